@@ -1,0 +1,45 @@
+"""The real network of the experiments: ResNet-20 backbone -> features H_1 -> L-layer MLP head.
+
+SPEC.md, "Real networks"; Súkeník et al. (2024), Sec. 5; Garrod & Keating, Sec. 5. `features` returns
+the head's features as columns, (Hs, Zs) with Hs = [H_1..H_L], Zs = [Z_1..Z_L] (Z_L = logits, K x B),
+exactly as `deepcollapse.dufm.forward`, with H_1 = backbone(x)^T.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .config import NetConfig
+from .head import MLPHead
+from .resnet import ResNet20
+
+
+class Net(nnx.Module):
+    """ResNet-20 (`backbone`) + MLP head (`head`)."""
+
+    def __init__(self, backbone: ResNet20, head: MLPHead):
+        if head.W[0].shape[1] != backbone.feature_dim:
+            raise ValueError(f"head: W_1 must take the backbone's {backbone.feature_dim} features, "
+                             f"got W_1 of shape {head.W[0].shape}")
+        self.backbone = backbone
+        self.head = head
+
+    def features(self, x: jax.Array, train: bool = False) -> tuple[list, list]:
+        """(Hs, Zs) of images x (B, H, W, C); BatchNorm in batch-statistics mode iff `train`."""
+        return self.head.features(self.backbone(x, train).T)
+
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Logits (B x K)."""
+        return self.features(x, train)[1][-1].T
+
+
+def build_net(cfg: NetConfig, in_channels: int, K: int, seed: int) -> Net:
+    """The network of `cfg` for inputs with `in_channels` channels and K classes, initialised from `seed`."""
+    rngs = nnx.Rngs(params=jax.random.PRNGKey(seed))
+    backbone = ResNet20(in_channels, channels=cfg.channels, shortcut=cfg.shortcut, bn_momentum=cfg.bn_momentum,
+                        rngs=rngs, dtype=jnp.float32)
+    head = MLPHead(backbone.feature_dim, K, cfg.L, cfg.width, cfg.activation, cfg.head_init_scale, rngs=rngs,
+                   dtype=jnp.float32)
+    return Net(backbone, head)

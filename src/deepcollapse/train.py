@@ -1,0 +1,345 @@
+"""Full-batch training of many L-DUFM lanes in one compiled program.
+
+A *lane* is one (config, seed) pair. Configs whose array shapes agree (`DUFMConfig.shape_key`) and
+that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: `jax.vmap` over lanes
+of a `lax.scan` over `log_every` gradient steps (one "chunk"), then the layer metrics of every lane.
+Python only loops over chunks, checkpointing after each, so a stopped run resumes from its last
+chunk and reproduces the uninterrupted numbers exactly.
+
+Training is the papers' full-batch gradient descent (Súkeník et al. Sec. 5; Garrod & Keating Sec. 5):
+`optax.sgd` without momentum by default, any Optax optimizer by name as an option. A lane whose loss
+becomes NaN or inf stops updating; the step is recorded, its later metrics are NaN and it is reported
+as diverged, never plotted as a number.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import dufm, metrics, results
+from .config import DUFMConfig
+
+GLOBAL_METRICS = ("loss", "fit", "reg")
+
+
+@dataclass(frozen=True)
+class Lane:
+    index: int
+    config_index: int
+    seed: int
+
+
+class LaneState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    alive: jax.Array  # bool
+    diverged_at: jax.Array  # int32, -1 while alive
+    step: jax.Array  # int32
+
+
+def layer_names(L: int) -> list[str]:
+    """Logged features: H1..HL (inputs of W_1..W_L) and Z1..ZL (pre-activations; ZL is the output)."""
+    return [f"H{l}" for l in range(1, L + 1)] + [f"Z{l}" for l in range(1, L + 1)]
+
+
+def make_optimizer(cfg: DUFMConfig, lr) -> optax.GradientTransformation:
+    """The configured Optax optimizer with its learning rate injected as state (so it can vary per lane)."""
+    return optax.inject_hyperparams(getattr(optax, cfg.optimizer.name))(learning_rate=lr, **cfg.optimizer.kwargs)
+
+
+def group_configs(configs: Sequence[DUFMConfig]) -> list[list[int]]:
+    """Indices of configs grouped by shape key, in first-seen order: each group is one program."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(c.shape_key(), []).append(i)
+    return list(groups.values())
+
+
+@dataclass
+class Program:
+    """The compiled training program of a group of configs with equal shapes."""
+
+    configs: list[DUFMConfig]
+    lanes: list[Lane] = field(init=False)
+
+    def __post_init__(self):
+        keys = {c.shape_key() for c in self.configs}
+        if len(keys) != 1:
+            raise ValueError("configs of one program must share their shapes (DUFMConfig.shape_key)")
+        self.base = base = self.configs[0]
+        pairs = [(ci, s) for ci, c in enumerate(self.configs) for s in c.seed_list]
+        self.lanes = [Lane(i, ci, s) for i, (ci, s) in enumerate(pairs)]
+        self.dtype = jnp.dtype(base.dtype)
+        self.y = dufm.labels(base.sizes)
+        self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)
+        cfg_of = [self.configs[l.config_index] for l in self.lanes]
+        self.lam_H = jnp.asarray([c.lam_H for c in cfg_of], self.dtype)
+        self.lam_W = jnp.asarray([c.lams_W for c in cfg_of], self.dtype)
+        self.lr = jnp.asarray([c.lr for c in cfg_of], self.dtype)
+        self.init_scale = jnp.asarray([c.init_scale for c in cfg_of], self.dtype)
+        self.keys = jnp.stack([jax.random.PRNGKey(l.seed) for l in self.lanes])
+        self.layers = layer_names(base.L)
+        self._init = jax.jit(jax.vmap(self._init_lane))
+        self._chunk = jax.jit(jax.vmap(self._chunk_lane))
+        self._terms = jax.jit(jax.vmap(self._terms_lane))
+        self._layer = jax.jit(jax.vmap(self._layer_lane))
+
+    # ---- per-lane pure functions ------------------------------------------------------------------
+    def _init_lane(self, key, scale, lr) -> LaneState:
+        b = self.base
+        params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype)
+        opt_state = make_optimizer(b, lr).init(params)
+        return LaneState(params, opt_state, jnp.bool_(True), jnp.int32(-1), jnp.int32(0))
+
+    def _loss(self, params, hyper):
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss)
+        return total, (fit, reg)
+
+    def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
+        hyper = dufm.Hyper(lam_H, lam_W)
+        opt = make_optimizer(self.base, lr)
+
+        def step(s: LaneState, _):
+            (loss, _aux), g = jax.value_and_grad(self._loss, has_aux=True)(s.params, hyper)
+            updates, opt_state = opt.update(g, s.opt_state, s.params)
+            params = optax.apply_updates(s.params, updates)
+            ok = s.alive & jnp.isfinite(loss)
+            keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+            return LaneState(
+                jax.tree.map(keep, params, s.params),
+                jax.tree.map(keep, opt_state, s.opt_state),
+                ok,
+                jnp.where(s.alive & ~ok, s.step, s.diverged_at),
+                s.step + 1,
+            ), None
+
+        state, _ = jax.lax.scan(step, state, None, length=self.base.log_every)
+        return state
+
+    def _terms_lane(self, params, lam_H, lam_W):
+        """Loss terms and every layer's features [H_1..H_L, Z_1..Z_L] of one lane."""
+        hyper = dufm.Hyper(lam_H, lam_W)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss)
+        Hs, Zs = dufm.forward(params, self.base.activation)
+        return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
+
+    def _layer_lane(self, F) -> dict:
+        return metrics.layer_summary(F, self.y, self.base.K, self.base.rank_rtol)
+
+    # ---- whole-program entry points ---------------------------------------------------------------
+    def init(self) -> LaneState:
+        return self._init(self.keys, self.init_scale, self.lr)
+
+    def chunk(self, state: LaneState) -> tuple[LaneState, dict]:
+        """`log_every` steps of every lane, then the logged metrics of the new state.
+
+        The metrics are a second compiled program: fused into the scan's program, XLA:CPU (jaxlib
+        0.10.2) deadlocked on vmapped SVDs after a while loop, and the split costs one dispatch.
+        """
+        state = jax.block_until_ready(self._chunk(state, self.lam_H, self.lam_W, self.lr))
+        return state, self.evaluate(state)
+
+    def evaluate(self, state: LaneState) -> dict:
+        """Loss terms and the metrics of every layer, NaN for a diverged lane.
+
+        One compiled program per layer: with all layers' SVDs in one program, XLA:CPU (jaxlib 0.10.2)
+        deadlocked now and then (independent LAPACK calls run concurrently); a program per layer
+        never did, and costs 2L dispatches per logged step.
+        """
+        out, feats = self._terms(state.params, self.lam_H, self.lam_W)
+        for name, F in zip(self.layers, feats):
+            for m, v in self._layer(F).items():
+                out[f"{name}/{m}"] = v
+        alive = np.asarray(state.alive)
+        return {k: np.where(alive, np.asarray(v, self.dtype), np.nan) for k, v in out.items()}
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: lanes, tidy history, final parameters and per-lane summary."""
+
+    configs: list[DUFMConfig]
+    lanes: list[Lane]
+    steps: np.ndarray  # logged steps, (T,)
+    logs: dict[str, np.ndarray]  # key -> (T, P)
+    params: dict  # stacked over lanes (leading axis P)
+    diverged_at: np.ndarray  # (P,), -1 if never
+    summary: list[dict]
+    run_dir: Path | None = None
+    complete: bool = True
+
+    def lane_params(self, p: int) -> dict:
+        return jax.tree.map(lambda a: np.asarray(a[p]), self.params)
+
+    def history(self):
+        """Tidy table: one row per logged step x lane x layer x metric (layer "" for the loss terms)."""
+        import pandas as pd
+
+        T, P = len(self.steps), len(self.lanes)
+        frames = []
+        for key, arr in self.logs.items():
+            layer, metric = key.split("/") if "/" in key else ("", key)
+            frames.append(pd.DataFrame({
+                "step": np.repeat(self.steps, P),
+                "lane": np.tile(np.arange(P), T),
+                "layer": layer,
+                "metric": metric,
+                "value": np.asarray(arr, np.float64).reshape(-1),
+            }))
+        df = pd.concat(frames, ignore_index=True)
+        lane_info = pd.DataFrame([
+            {"lane": l.index, "seed": l.seed, "config": l.config_index,
+             "lam_H": self.configs[l.config_index].lam_H, "lr": self.configs[l.config_index].lr,
+             "init_scale": self.configs[l.config_index].init_scale,
+             "run_id": self.configs[l.config_index].run_id()}
+            for l in self.lanes
+        ])
+        return df.merge(lane_info, on="lane").sort_values(["lane", "step", "layer", "metric"], ignore_index=True)
+
+
+ProgressFn = Callable[[int, int, float, int], None]
+
+
+def train(config: DUFMConfig | Sequence[DUFMConfig], out: str | Path | None = None,
+          progress: ProgressFn | None = None, max_chunks: int | None = None) -> TrainResult:
+    """Train every lane of one config (or of several configs with equal shapes) in one program.
+
+    out: results root; the run is written to `out/<run_id>/` (several configs: the hash of all of
+    them) and resumes from `checkpoint.npz` there. progress(step, total, mean_loss, n_diverged) is
+    called after every chunk. max_chunks stops after that many chunks in this call (the checkpoint
+    stays, a later call resumes): used to test resumption.
+    """
+    configs = [config] if isinstance(config, DUFMConfig) else list(config)
+    prog = Program(configs)
+    base = prog.base
+    n_chunks = base.steps // base.log_every
+    run_dir = Path(out) / run_id_of(configs) if out is not None else None
+    ckpt = run_dir / "checkpoint.npz" if run_dir else None
+
+    state = prog.init()
+    treedef = jax.tree.structure(state)
+    if ckpt is not None and ckpt.exists():
+        saved = results.load_npz(ckpt)
+        done = int(saved["chunk"])
+        state = jax.tree.unflatten(treedef, [jnp.asarray(saved[f"s/{i}"]) for i in range(treedef.num_leaves)])
+        logs = {k[2:]: list(saved[k]) for k in saved if k.startswith("h/")}
+    else:
+        done = 0
+        first = jax.device_get(prog.evaluate(state))
+        logs = {k: [np.asarray(v)] for k, v in first.items()}
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for i, c in enumerate(configs):
+            results.save_config(run_dir / ("config.yaml" if len(configs) == 1 else f"config_{i}.yaml"), c)
+
+    stop_at = n_chunks if max_chunks is None else min(n_chunks, done + max_chunks)
+    for chunk in range(done, stop_at):
+        state, out_logs = prog.chunk(state)
+        out_logs = jax.device_get(out_logs)
+        for k, v in out_logs.items():
+            logs[k].append(np.asarray(v))
+        if ckpt is not None:
+            _save_checkpoint(ckpt, chunk + 1, state, logs)
+        if progress is not None:
+            loss = np.asarray(out_logs["loss"])
+            finite = loss[np.isfinite(loss)]
+            progress((chunk + 1) * base.log_every, base.steps,
+                     float(finite.mean()) if finite.size else float("nan"), int((~np.asarray(state.alive)).sum()))
+
+    complete = stop_at == n_chunks
+    n_logged = len(next(iter(logs.values())))
+    res = TrainResult(
+        configs=configs,
+        lanes=prog.lanes,
+        steps=np.arange(n_logged) * base.log_every,
+        logs={k: np.stack(v) for k, v in logs.items()},
+        params=jax.device_get(state.params),
+        diverged_at=np.asarray(state.diverged_at),
+        summary=[],
+        run_dir=run_dir,
+        complete=complete,
+    )
+    res.summary = summarize(res)
+    if run_dir is not None and complete:
+        write_run(res)
+        ckpt.unlink(missing_ok=True)
+    return res
+
+
+def run_id_of(configs: Sequence[DUFMConfig]) -> str:
+    if len(configs) == 1:
+        return configs[0].run_id()
+    from .config import _hash
+
+    return _hash({"configs": [c.run_id() for c in configs]})
+
+
+def _save_checkpoint(path: Path, chunk: int, state: LaneState, logs: dict) -> None:
+    arrays = {"chunk": np.asarray(chunk)}
+    for i, leaf in enumerate(jax.tree.leaves(jax.device_get(state))):
+        arrays[f"s/{i}"] = np.asarray(leaf)
+    for k, v in logs.items():
+        arrays[f"h/{k}"] = np.stack(v)
+    results.save_npz(path, arrays)
+
+
+def final_features(params: dict, cfg: DUFMConfig):
+    """(Hs, Zs) of one lane's parameters."""
+    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation)
+
+
+def dnc_kind(cfg: DUFMConfig) -> str:
+    """Which DNC the rule checks: orthogonal frames for the MSE ReLU DUFM (Súkeník et al.), a simplex
+    ETF of the centred class means otherwise (Garrod & Keating; a centred orthogonal frame is one too)."""
+    return "orthogonal" if (cfg.activation == "relu" and cfg.loss == "mse") else "etf"
+
+
+def summarize(res: TrainResult) -> list[dict]:
+    """Per lane: final loss terms, numerical rank of every layer's class means, found_dnc, divergence."""
+    rows = []
+    last = {k: v[-1] for k, v in res.logs.items()}
+    for lane in res.lanes:
+        cfg = res.configs[lane.config_index]
+        p = lane.index
+        diverged = bool(res.diverged_at[p] >= 0)
+        row = {
+            "lane": p, "seed": lane.seed, "config": lane.config_index,
+            "lam_H": cfg.lam_H, "lr": cfg.lr, "init_scale": cfg.init_scale,
+            "diverged": diverged, "diverged_at": int(res.diverged_at[p]) if diverged else None,
+            "loss": _num(last["loss"][p]), "fit": _num(last["fit"][p]), "reg": _num(last["reg"][p]),
+            "ranks": {}, "found_dnc": None,
+        }
+        if not diverged:
+            Hs, Zs = final_features(res.lane_params(p), cfg)
+            y = dufm.labels(cfg.sizes)
+            names = [f"H{l}" for l in range(1, cfg.L + 1)] + ["Z"]
+            means = [metrics.class_means(F, y, cfg.K) for F in [*Hs, Zs[-1]]]
+            row["ranks"] = {n: int(metrics.numerical_rank(M, cfg.rank_rtol)) for n, M in zip(names, means)}
+            row["found_dnc"] = bool(metrics.found_dnc(means, dnc_kind(cfg), rtol=cfg.rank_rtol))
+        rows.append(row)
+    return rows
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def write_run(res: TrainResult) -> None:
+    """Write history, final parameters and summary into the run folder (atomically)."""
+    d = res.run_dir
+    results.save_table(d / "history.parquet", res.history())
+    flat = {}
+    for lane in res.lanes:
+        flat.update(results.flatten_params(res.lane_params(lane.index), prefix=f"lane{lane.index}/"))
+    results.save_npz(d / "params.npz", flat)
+    results.save_json(d / "summary.json", {"lanes": res.summary, "run_id": d.name,
+                                            "written": time.strftime("%Y-%m-%dT%H:%M:%S")})
