@@ -58,10 +58,10 @@ class DUFMConfig(BaseModel):
     loss: Literal["mse", "ce"] = "mse"
     lam_H: float = Field(0.004, description="weight decay on the free features H_1")
     lam_W: float | tuple[float, ...] = Field(0.004, description="weight decay of W_1..W_L: one or L values")
-    init_scale: float = Field(0.1, description="std of the Gaussian initialisation of every factor")
+    init_scale: float = Field(0.3, description="std of the Gaussian initialisation of every factor")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     lr: float = Field(0.5, description="learning rate")
-    steps: int = Field(20000, description="full-batch gradient steps")
+    steps: int = Field(30000, description="full-batch gradient steps")
     seeds: int | tuple[int, ...] = Field(10, description="a count (seeds 0..count-1) or an explicit list")
     dtype: Literal["float32", "float64"] = "float32"
     log_every: int = Field(500, description="steps between logged metrics (one compiled chunk)")
@@ -223,5 +223,15 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         parts = key.strip().split(".")
         for p in parts[:-1]:
             target = target.setdefault(p, {})
-        target[parts[-1]] = yaml.safe_load(raw)
+        target[parts[-1]] = _number_or_value(yaml.safe_load(raw))
     return data
+
+
+def _number_or_value(v):
+    """YAML 1.1 reads `1e-3` as a string; a researcher means the number."""
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    return v

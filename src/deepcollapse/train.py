@@ -296,10 +296,32 @@ def final_features(params: dict, cfg: DUFMConfig):
     return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation)
 
 
-def dnc_kind(cfg: DUFMConfig) -> str:
-    """Which DNC the rule checks: orthogonal frames for the MSE ReLU DUFM (Súkeník et al.), a simplex
-    ETF of the centred class means otherwise (Garrod & Keating; a centred orthogonal frame is one too)."""
-    return "orthogonal" if (cfg.activation == "relu" and cfg.loss == "mse") else "etf"
+DNC_NC2_TOL = 0.25  # NC2 distance (in [0, 2]) below which a layer's class means count as the DNC frame
+
+
+def dnc_verdict(params: dict, cfg: DUFMConfig, nc2_tol: float = DNC_NC2_TOL) -> dict:
+    """The project's one rule for "found DNC" on a trained DUFM (SPEC.md, Collapse metrics).
+
+    Every layer's class means (H_1..H_L and the output Z) must have full numerical rank (rtol =
+    cfg.rank_rtol): K for the MSE ReLU DUFM, whose DNC has orthogonal-frame class means (Súkeník et
+    al.), and K-1 after centring for the linear or cross-entropy models, whose DNC has a simplex ETF
+    (Garrod & Keating). The post-activation layers H_2..H_L and the output must moreover be that frame
+    up to NC2 distance `nc2_tol` (H_1 is not passed through a ReLU and is checked for rank only).
+    A lower-rank solution (e.g. the SRG solution, rank r < K before the last ReLU) fails the rank test.
+    Returns {"ranks": {layer: rank of the uncentred class means}, "found_dnc": bool, "report": ...}.
+    """
+    Hs, Zs = final_features(params, cfg)
+    y = dufm.labels(cfg.sizes)
+    names = [f"H{l}" for l in range(1, cfg.L + 1)] + ["Z"]
+    means = [metrics.class_means(F, y, cfg.K) for F in [*Hs, Zs[-1]]]
+    kind = "orthogonal" if (cfg.activation == "relu" and cfg.loss == "mse") else "etf"
+    head = metrics.dnc_report(means[:1], kind, rtol=cfg.rank_rtol, nc2_tol=float("inf"))
+    rest = metrics.dnc_report(means[1:], kind, rtol=cfg.rank_rtol, nc2_tol=nc2_tol)
+    return {
+        "ranks": {n: int(metrics.numerical_rank(M, cfg.rank_rtol)) for n, M in zip(names, means)},
+        "found_dnc": bool(head["found_dnc"] and rest["found_dnc"]),
+        "nc2": dict(zip(names, [*head["nc2"], *rest["nc2"]])),
+    }
 
 
 def summarize(res: TrainResult) -> list[dict]:
@@ -318,12 +340,7 @@ def summarize(res: TrainResult) -> list[dict]:
             "ranks": {}, "found_dnc": None,
         }
         if not diverged:
-            Hs, Zs = final_features(res.lane_params(p), cfg)
-            y = dufm.labels(cfg.sizes)
-            names = [f"H{l}" for l in range(1, cfg.L + 1)] + ["Z"]
-            means = [metrics.class_means(F, y, cfg.K) for F in [*Hs, Zs[-1]]]
-            row["ranks"] = {n: int(metrics.numerical_rank(M, cfg.rank_rtol)) for n, M in zip(names, means)}
-            row["found_dnc"] = bool(metrics.found_dnc(means, dnc_kind(cfg), rtol=cfg.rank_rtol))
+            row.update(dnc_verdict(res.lane_params(p), cfg))
         rows.append(row)
     return rows
 

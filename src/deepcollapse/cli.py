@@ -1,0 +1,207 @@
+"""The `deepcollapse` command line: train, quickstart, theory, sweeps and the paper figures.
+
+Side effects live here (files, progress bars, tables); everything else is pure. Bad input ends with
+one message naming the field and what is allowed, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="Deep neural collapse and low-rank bias: train DUFMs, measure collapse, check the theory.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# Quickstart: Súkeník et al. (2024) Fig. 2 top: 4-DUFM, K=10, n=5, width 30, lam=0.004 everywhere, lr 0.5,
+# 10 seeds. The paper states neither the initialisation nor the number of steps: entries N(0, 0.3^2)
+# (0.4 and above diverge at lr 0.5) and 30,000 full-batch steps, after which the loss has stopped moving.
+QUICKSTART = dict(K=10, n=5, L=4, width=30, activation="relu", loss="mse", lam_H=0.004, lam_W=0.004,
+                  init_scale=0.3, lr=0.5, steps=30000, seeds=10, log_every=500, dtype="float32")
+
+
+def _fail(msg: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _validation_message(e) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors():
+            field = ".".join(str(x) for x in err["loc"]) or "config"
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {msg}")
+        return "invalid config: " + "; ".join(parts)
+    return str(e)
+
+
+def _progress(console: Console):
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[div]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+def run_training(cfg, out: Path, console: Console, plot: bool = True):
+    """Train with a progress bar, write the results folder (and plots), return the TrainResult."""
+    from .train import train
+
+    with _progress(console) as prog:
+        task = prog.add_task(f"training {cfg.run_id()}", total=cfg.steps, loss="-", div="")
+
+        def cb(step, total, loss, n_div):
+            prog.update(task, completed=step, loss=f"{loss:.6f}",
+                        div=f"[red]{n_div} diverged[/]" if n_div else "")
+
+        res = train(cfg, out=out, progress=cb)
+    if plot:
+        from .plots import plot_run
+
+        plot_run(res, res.run_dir)
+    return res
+
+
+def summary_json(res) -> dict:
+    return {
+        "run_id": res.run_dir.name if res.run_dir else res.configs[0].run_id(),
+        "results": str(res.run_dir) if res.run_dir else None,
+        "seeds": [
+            {k: row[k] for k in ("seed", "loss", "fit", "reg", "ranks", "found_dnc", "diverged", "diverged_at")}
+            for row in res.summary
+        ],
+    }
+
+
+def summary_table(res, refs: dict) -> Table:
+    cfg = res.configs[0]
+    names = [f"H{l}" for l in range(1, cfg.L + 1)] + ["Z"]
+    t = Table(title="final loss per seed; numerical rank of each layer's class means (rtol %g)" % cfg.rank_rtol)
+    for col in ["seed", "loss", "fit", "reg", *names, "DNC"]:
+        t.add_column(col, justify="right")
+    for row in res.summary:
+        if row["diverged"]:
+            t.add_row(str(row["seed"]), f"[red]diverged at step {row['diverged_at']}[/]", *[""] * (len(names) + 3))
+            continue
+        t.add_row(str(row["seed"]), f"{row['loss']:.5f}", f"{row['fit']:.5f}", f"{row['reg']:.5f}",
+                  *[str(row["ranks"][n]) for n in names], "yes" if row["found_dnc"] else "[yellow]no[/]")
+    if refs:
+        t.caption = ", ".join(f"{k} = {v:.6f}" for k, v in refs.items())
+    return t
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="YAML file of DUFMConfig fields"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="override a field: key=value (repeatable)"),
+    out: Path = typer.Option(Path("runs"), "--out", help="results root; the run goes to OUT/<run id>/"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="write the training figures"),
+):
+    """Train a DUFM from a YAML config: every seed in one compiled program; resumes a stopped run."""
+    from .config import load_config
+
+    if not config.exists():
+        _fail(f"config file not found: {config}")
+    try:
+        cfg = load_config(config, set_ or [])
+    except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
+        _fail(_validation_message(e))
+    console = Console(stderr=as_json, width=max(100, Console().width))
+    res = run_training(cfg, out, console, plot)
+    if as_json:
+        print(json.dumps(summary_json(res)))
+    else:
+        from .reference import reference_losses
+
+        console.print(summary_table(res, reference_losses(cfg)))
+        console.print(f"results: {res.run_dir}")
+
+
+@app.command()
+def quickstart(
+    out: Path = typer.Option(Path("runs"), "--out", help="results root"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
+    steps: int = typer.Option(QUICKSTART["steps"], "--steps", help="gradient steps"),
+    seeds: int = typer.Option(QUICKSTART["seeds"], "--seeds", help="number of seeds"),
+):
+    """Súkeník et al. Fig. 2 (top): a 4-DUFM, K=10, 10 seeds, and its three panels."""
+    from .config import DUFMConfig
+    from .reference import reference_losses
+
+    try:
+        cfg = DUFMConfig(**(QUICKSTART | {"steps": steps, "seeds": seeds,
+                                          "log_every": min(QUICKSTART["log_every"], steps)}))
+    except Exception as e:
+        _fail(_validation_message(e))
+    console = Console(stderr=as_json, width=max(100, Console().width))
+    res = run_training(cfg, out, console, plot=True)
+    refs = reference_losses(cfg)
+    if as_json:
+        print(json.dumps(summary_json(res) | {"reference": refs}))
+        return
+    console.print(summary_table(res, refs))
+    ok = [r for r in res.summary if not r["diverged"]]
+    if ok:
+        below = sum(r["loss"] < refs["L_DNC"] for r in ok)
+        console.print(f"{sum(r['found_dnc'] for r in ok)}/{len(ok)} seeds found DNC; "
+                      f"{below}/{len(ok)} ended below L_DNC = {refs['L_DNC']:.6f}")
+    console.print(f"results and figure: {res.run_dir}/training.png")
+
+
+def _mount_optional() -> None:
+    from .theory.cli import app as theory_app
+
+    app.add_typer(theory_app, name="theory")
+    for module in ("deepcollapse.experiments.commands", "deepcollapse.sweep_cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            continue
+        mod.register(app)
+
+
+_mount_optional()
+
+# Options that take several values, written the way researchers type them: `--r 4 5 6`.
+MULTI_VALUE_OPTIONS = {"--r", "--L", "--K", "--width", "--lam"}
+
+
+def expand_multi_values(argv: list[str]) -> list[str]:
+    """`--r 4 5 6` -> `--r 4 --r 5 --r 6` for the multi-value options of `theory` commands."""
+    if "theory" not in argv:
+        return argv
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        out.append(tok)
+        i += 1
+        if tok in MULTI_VALUE_OPTIONS:
+            first = True
+            while i < len(argv) and not argv[i].startswith("--"):
+                if not first:
+                    out.append(tok)
+                out.append(argv[i])
+                first = False
+                i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    app(args=expand_multi_values(argv), prog_name="deepcollapse")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Helpers shared by the experiment modules: figures, bands over seeds, final class means of points.
+
+Side effects (files, plots) live here and in the experiment modules, never in the numerics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def plt():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
+
+def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, close it, return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
+    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    plt().close(fig)
+    return paths
+
+
+def band(ax, x, values, label: str | None = None, color=None, spread: str = "std", **kw):
+    """Plot the mean over the rows of `values` (runs x len(x)) with a shaded band.
+
+    spread "std": mean +- 1 standard deviation (Súkeník et al., Fig. 2-3); "minmax": the min-max
+    range (Zangrando et al., Fig. 3). NaN entries (diverged runs) are ignored.
+    """
+    v = np.asarray(values, float)
+    if v.ndim == 1:
+        v = v[None, :]
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(v, axis=0)
+            if spread == "std":
+                sd = np.nanstd(v, axis=0)
+                lo, hi = mean - sd, mean + sd
+            else:
+                lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+    (line,) = ax.plot(x, mean, label=label, color=color, **kw)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
+    return line
+
+
+def positive_band(ax, x, values, **kw):
+    """`band` for quantities plotted on a log axis: the lower edge is clipped to stay positive."""
+    v = np.asarray(values, float)
+    line = band(ax, x, v, **kw)
+    ax.set_yscale("log")
+    return line
+
+
+def heatmap(ax, M, title: str, cmap: str = "viridis", symmetric: bool = False):
+    """Matrix as an image with a colour bar (rows top to bottom, columns left to right)."""
+    M = np.asarray(M, float)
+    kw = {}
+    if symmetric:
+        m = float(np.nanmax(np.abs(M))) or 1.0
+        kw = {"vmin": -m, "vmax": m}
+        cmap = "RdBu_r"
+    im = ax.imshow(M, cmap=cmap, aspect="auto", interpolation="nearest", **kw)
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return im
+
+
+def nonzero_rows(M, rtol: float = 1e-3) -> np.ndarray:
+    """The rows of M whose norm exceeds rtol * the largest row norm (dead neurons removed for display)."""
+    M = np.asarray(M, float)
+    norms = np.linalg.norm(M, axis=1)
+    keep = norms > rtol * (norms.max() if norms.size and norms.max() > 0 else 1.0)
+    return M[keep] if keep.any() else M[:1]
+
+
+def history_matrix(histories, run_ids: Sequence[str], layer: str, metric: str):
+    """(steps, values) of one logged quantity: values is runs x steps, one row per (point, lane)."""
+    h = histories[(histories["layer"] == layer) & (histories["metric"] == metric)
+                  & histories["run_id"].isin(list(run_ids))]
+    if h.empty:
+        return np.zeros(0), np.zeros((0, 0))
+    wide = h.pivot_table(index=["run_id", "lane"], columns="step", values="value", aggfunc="first", dropna=False)
+    return np.asarray(wide.columns, float), wide.to_numpy(float)
+
+
+def lane_params(sweep_dir: Path, run_id: str, lane: int) -> dict:
+    """Final parameters of one lane of a stored sweep point (`results.load_params`)."""
+    from deepcollapse import results
+
+    return results.load_params(Path(sweep_dir) / "points" / run_id, int(lane))
+
+
+def final_class_means(params: dict, cfg) -> dict:
+    """Class-mean matrices of a trained DUFM lane: {"H1".."HL": means of H_l, "Z1".."ZL": of Z_l}.
+
+    H_l is the input of W_l (after ReLU for l >= 2), Z_l = W_l H_l its pre-activation, Z_L the output.
+    """
+    from deepcollapse import dufm, metrics
+    from deepcollapse.train import final_features
+
+    Hs, Zs = final_features(params, cfg)
+    y = dufm.labels(cfg.sizes)
+    out = {}
+    for l, F in enumerate(Hs, start=1):
+        out[f"H{l}"] = np.asarray(metrics.class_means(F, y, cfg.K))
+    for l, F in enumerate(Zs, start=1):
+        out[f"Z{l}"] = np.asarray(metrics.class_means(F, y, cfg.K))
+    return out
+
+
+def class_mean_svals_table(data) -> "pd.DataFrame":  # noqa: F821
+    """Tidy table (run_id, lane, seed, layer, index, value) of the singular values of every layer's
+    class means at the end of training, for every non-diverged lane of `data.points`."""
+    import pandas as pd
+
+    by_id = {c.run_id(): c for c in data.configs}
+    rows = []
+    for _, p in data.points.iterrows():
+        if bool(p.get("diverged", False)) or p["run_id"] not in by_id:
+            continue
+        cfg = by_id[p["run_id"]]
+        means = final_class_means(lane_params(data.sweep_dir, p["run_id"], p["lane"]), cfg)
+        for layer, M in means.items():
+            s = np.linalg.svd(M, compute_uv=False)
+            for i, v in enumerate(s, start=1):
+                rows.append({"run_id": p["run_id"], "lane": int(p["lane"]), "seed": int(p["seed"]),
+                             "layer": layer, "index": i, "value": float(v)})
+    return pd.DataFrame(rows, columns=["run_id", "lane", "seed", "layer", "index", "value"])
+
+
+def fmt(x, digits: int = 4) -> str:
+    """A number for a summary: 4 significant digits, 'n/a' for None/NaN."""
+    if x is None:
+        return "n/a"
+    try:
+        xf = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return "n/a" if not np.isfinite(xf) else f"{xf:.{digits}g}"
+
+
+def md_table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
+    """A Markdown pipe table of dict rows (numbers through `fmt`)."""
+    if not rows:
+        return "(no rows)\n"
+    cols = list(columns or rows[0].keys())
+    out = ["| " + " | ".join(cols) + " |", "| " + " | ".join("---" for _ in cols) + " |"]
+    for r in rows:
+        out.append("| " + " | ".join(fmt(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
+                                      for c in cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def alive(points):
+    """Rows of lanes that did not diverge."""
+    if "diverged" not in points:
+        return points
+    return points[~points["diverged"].astype(bool)]

@@ -1,0 +1,79 @@
+"""The command line end to end on tiny configs, and bad input: one message, exit code 2, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from deepcollapse.cli import app, expand_multi_values
+
+runner = CliRunner()
+TINY = dict(K=3, n=2, L=2, width=4, lam_H=0.01, lam_W=0.01, lr=0.3, init_scale=0.5, steps=40, log_every=20,
+            seeds=2)
+
+
+def _write(tmp_path, d):
+    p = tmp_path / "cfg.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def test_train_json_end_to_end(tmp_path):
+    cfg = _write(tmp_path, TINY)
+    r = runner.invoke(app, ["train", str(cfg), "--out", str(tmp_path / "runs"), "--json", "--set", "lr=0.2"])
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(obj["seeds"]) == 2
+    s0 = obj["seeds"][0]
+    assert set(s0) >= {"loss", "fit", "reg", "ranks", "found_dnc"}
+    assert s0["loss"] == pytest.approx(s0["fit"] + s0["reg"], rel=1e-6)
+    assert set(s0["ranks"]) == {"H1", "H2", "Z"}
+    run = tmp_path / "runs" / obj["run_id"]
+    assert obj["results"] == str(run)
+    for name in ["config.yaml", "history.parquet", "params.npz", "summary.json", "training.png", "training.pdf"]:
+        assert (run / name).exists(), name
+    assert yaml.safe_load((run / "config.yaml").read_text())["lr"] == 0.2
+
+
+@pytest.mark.parametrize("override, field", [
+    ("width=2", "width"), ("lam_H=-1", "lam_H"), ("activation=tanh", "activation"),
+    ("class_sizes=[2,0,2]", "class_sizes"), ("L=0", "L"),
+])
+def test_bad_config_exit_2_names_field(tmp_path, override, field):
+    cfg = _write(tmp_path, TINY)
+    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "train", str(cfg), "--out", str(tmp_path),
+                           "--set", override] + (["--set", "n=null"] if field == "class_sizes" else []),
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert field in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_missing_config_file(tmp_path):
+    r = runner.invoke(app, ["train", str(tmp_path / "nope.yaml")])
+    assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_quickstart_small_json(tmp_path):
+    r = runner.invoke(app, ["quickstart", "--out", str(tmp_path), "--steps", "200", "--seeds", "2", "--json"])
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.stdout.strip().splitlines()[-1])
+    assert obj["reference"]["L_SRG"] < obj["reference"]["L_DNC"]  # K=10=C(5,2), L=4, lam=0.004 (Súkeník Fig. 2)
+    assert len(obj["seeds"]) == 2
+
+
+def test_multi_value_options_expand():
+    assert expand_multi_values(["theory", "srg-ratio", "--r", "4", "5", "--lam", "0.1", "--json"]) == \
+        ["theory", "srg-ratio", "--r", "4", "--r", "5", "--lam", "0.1", "--json"]
+    assert expand_multi_values(["train", "c.yaml", "--set", "a=1"]) == ["train", "c.yaml", "--set", "a=1"]
+
+
+def test_theory_srg_ratio_through_main_cli():
+    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "theory", "srg-ratio", "--r", "4", "5",
+                           "--L", "4", "--lam", "0.004", "--n", "1", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["r"] for r in rows] == [4, 5] and rows[1]["K"] == 10
+    assert rows[1]["ratio"] == pytest.approx(rows[1]["loss_srg"] / rows[1]["loss_dnc"], rel=1e-12)

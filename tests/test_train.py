@@ -1,0 +1,102 @@
+"""The training engine: lanes of one program equal separate runs, resume equals uninterrupted,
+divergence is recorded, and the history table is tidy."""
+
+import numpy as np
+import pytest
+
+from deepcollapse import metrics
+from deepcollapse.config import DUFMConfig
+from deepcollapse.train import group_configs, layer_names, train
+
+TINY = dict(K=3, n=2, L=2, width=4, lam_H=0.01, lam_W=0.01, lr=0.3, init_scale=0.5,
+            steps=60, log_every=20, dtype="float64")
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_vmapped_seeds_equal_separate_runs():
+    together = train(DUFMConfig(**TINY, seeds=[0, 1, 2]))
+    for p, seed in enumerate([0, 1, 2]):
+        alone = train(DUFMConfig(**TINY, seeds=[seed]))
+        np.testing.assert_allclose(together.logs["loss"][:, p], alone.logs["loss"][:, 0], rtol=1e-12)
+        for a, b in zip(together.lane_params(p)["W"], alone.lane_params(0)["W"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_hyperparameter_lanes_equal_separate_runs():
+    cfgs = [DUFMConfig(**(TINY | {"lam_H": lam, "lr": lr}), seeds=[0]) for lam, lr in [(0.01, 0.3), (0.05, 0.1)]]
+    assert len(group_configs(cfgs)) == 1
+    together = train(cfgs)
+    for i, c in enumerate(cfgs):
+        alone = train(c)
+        np.testing.assert_allclose(together.logs["loss"][:, i], alone.logs["loss"][:, 0], rtol=1e-12)
+
+
+def test_loss_decreases_and_logs_are_complete():
+    res = train(DUFMConfig(**TINY, seeds=2))
+    assert res.logs["loss"].shape == (4, 2)  # steps 0, 20, 40, 60
+    assert np.all(res.logs["loss"][-1] < res.logs["loss"][0])
+    np.testing.assert_allclose(res.logs["loss"], res.logs["fit"] + res.logs["reg"], rtol=1e-12)
+    df = res.history()
+    n_metrics = len(metrics.SUMMARY_KEYS) * len(layer_names(2)) + 3
+    assert len(df) == 4 * 2 * n_metrics
+    assert set(df.columns) >= {"step", "lane", "seed", "layer", "metric", "value", "run_id"}
+
+
+def test_logged_metric_equals_direct_computation():
+    res = train(DUFMConfig(**TINY, seeds=1))
+    from deepcollapse import dufm
+
+    Hs, Zs = dufm.forward(res.lane_params(0), "relu")
+    y = dufm.labels([2, 2, 2])
+    assert res.logs["H2/nc1_trace"][-1, 0] == pytest.approx(float(metrics.nc1_trace_ratio(Hs[1], y, 3)), rel=1e-10)
+    assert res.logs["Z2/tcv"][-1, 0] == pytest.approx(float(metrics.tcv(Zs[1], y, 3)), rel=1e-10)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    cfg = DUFMConfig(**TINY, seeds=2)
+    full = train(cfg)
+    part = train(cfg, out=tmp_path, max_chunks=1)
+    assert not part.complete and (tmp_path / cfg.run_id() / "checkpoint.npz").exists()
+    resumed = train(cfg, out=tmp_path)
+    assert resumed.complete and not (tmp_path / cfg.run_id() / "checkpoint.npz").exists()
+    _same(resumed.logs["loss"], full.logs["loss"])
+    for a, b in zip(resumed.lane_params(1)["W"], full.lane_params(1)["W"]):
+        _same(a, b)
+    for name in ["config.yaml", "history.parquet", "history.csv", "params.npz", "summary.json"]:
+        assert (tmp_path / cfg.run_id() / name).exists()
+
+
+def test_divergence_is_recorded_and_other_lanes_go_on():
+    cfgs = [DUFMConfig(**(TINY | {"lr": lr}), seeds=[0]) for lr in (0.3, 1e6)]
+    res = train(cfgs)
+    assert res.diverged_at[0] == -1 and res.diverged_at[1] >= 0
+    assert np.isnan(res.logs["loss"][-1, 1]) and np.isfinite(res.logs["loss"][-1, 0])
+    rows = res.summary
+    assert rows[1]["diverged"] and rows[1]["loss"] is None and rows[1]["found_dnc"] is None
+    assert not rows[0]["diverged"] and rows[0]["loss"] is not None
+
+
+def test_optax_optimizer_by_name():
+    res = train(DUFMConfig(**(TINY | {"lr": 0.05}), seeds=1, optimizer={"name": "adam", "kwargs": {"b1": 0.8}}))
+    assert res.logs["loss"][-1, 0] < res.logs["loss"][0, 0]
+
+
+def test_summary_ranks_of_low_rank_and_dnc_runs():
+    """A run started at the constructed DNC solution stays there and is judged DNC."""
+
+    from deepcollapse.theory.mse import dnc_solution
+    from deepcollapse.train import dnc_verdict
+
+    cfg = DUFMConfig(K=3, n=2, L=3, width=4, lam_H=0.01, lam_W=0.01, steps=10, log_every=10, seeds=1,
+                     dtype="float64")
+    con = dnc_solution(3, 3, [4, 4, 4], [2, 2, 2], 0.01, 0.01)
+    v = dnc_verdict(con.params, cfg)
+    assert v["found_dnc"] and set(v["ranks"].values()) == {3}
+    low = {"H1": con.params["H1"], "W": list(con.params["W"])}
+    low["H1"] = np.asarray(low["H1"]).copy()
+    low["H1"][:, 4:] = low["H1"][:, :1]  # class 3 collapses onto class 1: rank 2
+    v2 = dnc_verdict(low, cfg)
+    assert not v2["found_dnc"] and v2["ranks"]["H1"] == 2
