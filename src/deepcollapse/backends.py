@@ -15,6 +15,7 @@ Ray is optional (`pip install deepcollapse[dist]`) and imported only when a `Ray
 
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
@@ -91,9 +92,9 @@ def task_options(task: Any) -> dict:
 class RayBackend:
     """Every task is one Ray task, started with the resources it asks for (`task_options`).
 
-    address: a running cluster ("auto", "ray://host:10001", "host:6379"); None uses the Ray instance
-        this process is already connected to, or starts a private one on this machine (loopback only,
-        no dashboard, `local_cpus` CPUs, default all) and shuts it down when the run ends.
+    address: a running cluster ("auto", "host:6379", "ray://host:10001"); None uses the Ray instance
+        this process is already connected to, else the cluster in $RAY_ADDRESS, else starts a private
+        one on this machine (no dashboard, `local_cpus` CPUs, default all) and shuts it down at the end.
     max_retries: how many times a task is started again after the process or node running it died
         (WorkerCrashedError, NodeDiedError, ...). A task is never re-run because the worker *raised*:
         the sweep worker records a point's own failure and returns normally.
@@ -117,11 +118,12 @@ class RayBackend:
         """Connect (or start a local instance); True if this call started it and must shut it down."""
         if ray.is_initialized():
             return False
-        if self.address is not None:
-            ray.init(address=self.address, log_to_driver=True)
+        if self.address is not None or os.environ.get("RAY_ADDRESS"):
+            ray.init(address=self.address)  # None: the cluster named by RAY_ADDRESS
         else:
-            ray.init(address=None, num_cpus=self.local_cpus, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", log_to_driver=True)
+            # Ray 2.x serves on the node's address, not loopback (it maps 127.0.0.1 to the node IP);
+            # the instance is private through Ray's token authentication, and has no dashboard.
+            ray.init(address=None, num_cpus=self.local_cpus, include_dashboard=False)
         return True
 
     def run(self, tasks: Sequence[Any], worker: Worker, on_done: OnDone | None = None) -> list[TaskOutcome]:

@@ -8,8 +8,8 @@ chunk and reproduces the uninterrupted numbers exactly.
 
 Training is the papers' full-batch gradient descent (Súkeník et al. Sec. 5; Garrod & Keating Sec. 5):
 `optax.sgd` without momentum by default, any Optax optimizer by name as an option. A lane whose loss
-becomes NaN or inf stops updating; the step is recorded, its later metrics are NaN and it is reported
-as diverged, never plotted as a number.
+becomes NaN or inf is marked diverged at that step; its later metrics are NaN and it is reported as
+diverged, never plotted as a number.
 """
 
 from __future__ import annotations
@@ -111,15 +111,11 @@ class Program:
             (loss, _aux), g = jax.value_and_grad(self._loss, has_aux=True)(s.params, hyper)
             updates, opt_state = opt.update(g, s.opt_state, s.params)
             params = optax.apply_updates(s.params, updates)
+            # A diverged lane's parameters turn NaN and stay NaN; only the first non-finite step is
+            # recorded (a per-step select over every parameter would cost more than the step itself).
             ok = s.alive & jnp.isfinite(loss)
-            keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-            return LaneState(
-                jax.tree.map(keep, params, s.params),
-                jax.tree.map(keep, opt_state, s.opt_state),
-                ok,
-                jnp.where(s.alive & ~ok, s.step, s.diverged_at),
-                s.step + 1,
-            ), None
+            return LaneState(params, opt_state, ok, jnp.where(s.alive & ~ok, s.step, s.diverged_at),
+                             s.step + 1), None
 
         state, _ = jax.lax.scan(step, state, None, length=self.base.log_every)
         return state

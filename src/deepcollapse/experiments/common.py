@@ -32,15 +32,22 @@ def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def band(ax, x, values, label: str | None = None, color=None, spread: str = "std", **kw):
+def band(ax, x, values, label: str | None = None, color=None, spread: str = "std", log: bool = False, **kw):
     """Plot the mean over the rows of `values` (runs x len(x)) with a shaded band.
 
     spread "std": mean +- 1 standard deviation (Súkeník et al., Fig. 2-3); "minmax": the min-max
     range (Zangrando et al., Fig. 3). NaN entries (diverged runs) are ignored.
+    log: statistics of log10(values) (geometric mean, band of +-1 std in log10) on a log axis.
     """
     v = np.asarray(values, float)
     if v.ndim == 1:
         v = v[None, :]
+    if log:
+        with np.errstate(all="ignore"):
+            lv = np.log10(np.where(v > 0, v, np.nan))
+        ax.set_yscale("log")
+        return band(ax, x, lv, label=label, color=color, spread=spread, _exp10=True, **kw)
+    exp10 = kw.pop("_exp10", False)
     with np.errstate(all="ignore"):
         import warnings
 
@@ -52,16 +59,10 @@ def band(ax, x, values, label: str | None = None, color=None, spread: str = "std
                 lo, hi = mean - sd, mean + sd
             else:
                 lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+    if exp10:
+        mean, lo, hi = 10**mean, 10**lo, 10**hi
     (line,) = ax.plot(x, mean, label=label, color=color, **kw)
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
-    return line
-
-
-def positive_band(ax, x, values, **kw):
-    """`band` for quantities plotted on a log axis: the lower edge is clipped to stay positive."""
-    v = np.asarray(values, float)
-    line = band(ax, x, v, **kw)
-    ax.set_yscale("log")
     return line
 
 

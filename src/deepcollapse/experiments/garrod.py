@@ -1,0 +1,336 @@
+"""Garrod & Keating, "The Persistence of Neural Collapse Despite Low-Rank Bias": Figures 1, 2, 5, 6.
+
+Deep UFM with cross-entropy (linear: Fig. 1, 2, 5; ReLU: Fig. 6), equal weight decay lam on every
+factor, full-batch gradient descent (`deepcollapse.train` through `deepcollapse.sweep`), compared with
+the optimal-scale losses of the DNC and Eq. (5) pair structures (`deepcollapse.theory.ce`).
+
+Settings given by the lead's brief (the extracted paper lost its captions): K = 10, n = 5, lr 0.5;
+Fig. 1: L = 2, width d = 70, lam = 2^-10; Fig. 6: ReLU, L = 3, d = 70, lam = 2^-9; Fig. 2 / 5: 10 seeds.
+
+Settings chosen here (not stated):
+  - init_scale 0.1 (entries N(0, 0.01)); float32; logged every 1000 steps (500 quick);
+  - steps: 60000 full, 20000 quick (at 20000 the linear runs sit at loss 0.080-0.083 < the DNC
+    optimum 0.0907, close to the pair optimum 0.0800);
+  - Fig. 2 / 5 grids: widths 10, 20, 40, 70, 100, 200, 400 at lam = 2^-10, and lam = 2^-8 .. 2^-14 at
+    width 70; the two figures share their runs (Fig. 5 reads Fig. 2's points);
+  - "found DNC" is `deepcollapse.train.dnc_verdict` (rank K-1 simplex ETF in every layer, NC2
+    tolerance 0.25); "rank of the solution" is the numerical rank (rtol 1e-3) of the output's
+    class-mean logit matrix (DNC: K-1 = 9; Eq. 5 pairs: K/2 = 5);
+  - Fig. 1 and 6 show the run with the lowest final loss of 5 seeds (3 quick) plus the band of all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepcollapse.config import DUFMConfig
+from deepcollapse.experiments import common as C
+from deepcollapse.experiments.registry import Data, register
+
+PAPER = "Garrod & Keating, The Persistence of Neural Collapse Despite Low-Rank Bias"
+INIT = 0.1
+
+
+def _size(quick: bool, smoke: bool) -> str:
+    return "smoke" if smoke else ("quick" if quick else "full")
+
+
+def _steps(size: str) -> tuple[int, int]:
+    return {"full": (60000, 1000), "quick": (20000, 500), "smoke": (20, 10)}[size]
+
+
+def _base(size: str, **kw) -> dict:
+    steps, log_every = _steps(size)
+    d = dict(K=10, n=5, L=2, width=70, activation="linear", loss="ce", lam_H=2.0**-10, lam_W=2.0**-10,
+             lr=0.5, init_scale=INIT, steps=steps, log_every=log_every,
+             seeds={"full": 5, "quick": 3, "smoke": 2}[size])
+    d.update(kw)
+    return d
+
+
+def _loss_key(h):
+    return h.assign(layer=h["layer"].fillna("").astype(str))
+
+
+def _best(data: Data):
+    ok = C.alive(data.points)
+    row = ok.sort_values("loss").iloc[0]
+    cfg = {c.run_id(): c for c in data.configs}[row["run_id"]]
+    return cfg, row
+
+
+def _logit_means(data: Data, cfg, row) -> np.ndarray:
+    return C.final_class_means(C.lane_params(data.sweep_dir, row["run_id"], row["lane"]), cfg)[f"Z{cfg.L}"]
+
+
+def _loss_curve(ax, data: Data, lines: dict):
+    h = _loss_key(data.histories)
+    steps, loss = C.history_matrix(h, data.points["run_id"].unique(), "", "loss")
+    C.band(ax, steps, loss, label="training loss (mean, 1 std)")
+    for (label, v), (color, ls) in zip(lines.items(), [("k", "--"), ("r", ":"), ("g", "-.")]):
+        if v is not None:
+            ax.axhline(v, color=color, ls=ls, lw=1.2, label=f"{label} = {v:.4f}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend(fontsize=8)
+
+
+def _rank(M, rtol=1e-3) -> int:
+    s = np.linalg.svd(np.asarray(M, float), compute_uv=False)
+    return int((s > rtol * s.max()).sum()) if s.size and s.max() > 0 else 0
+
+
+def _runs_summary(data: Data, lines: dict) -> list[str]:
+    ok = C.alive(data.points)
+    out = [f"{len(data.points)} runs, {len(data.points) - len(ok)} diverged.\n",
+           f"- final loss: mean {C.fmt(ok['loss'].mean())}, std {C.fmt(ok['loss'].std())}, "
+           f"min {C.fmt(ok['loss'].min())}, max {C.fmt(ok['loss'].max())}"]
+    for k, v in lines.items():
+        if v is not None:
+            out.append(f"- {k} = {C.fmt(v)}; runs below: {int((ok['loss'] < v).sum())}/{len(ok)}")
+    out.append(f"- found DNC: {int(ok['found_dnc'].astype(bool).sum())}/{len(ok)}")
+    if "rank_Z" in ok:
+        out.append(f"- rank of the output class means (rtol 1e-3): {sorted(ok['rank_Z'].astype(int).tolist())}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 1: deep linear CE UFM, loss vs DNC and the Eq. 5 structure
+# ------------------------------------------------------------------------------------------------
+
+def _fig1_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(_size(quick, smoke)))]
+
+
+def _fig1_settings(size: str) -> dict:
+    return {"K": 10, "n": 5, "L": 2, "width": 70, "lam": "2^-10", "lr": 0.5, "init_scale": INIT,
+            "steps": _steps(size)[0], "activation": "linear", "loss": "ce", "shown": "lowest final loss"}
+
+
+def _fig1_compute(data: Data) -> None:
+    from deepcollapse.theory.ce import ce_compare
+
+    cfg = data.configs[0]
+    data.extra["theory"] = ce_compare(cfg.K, cfg.L, cfg.lam_H, cfg.n)
+    best_cfg, row = _best(data)
+    data.extra["best"] = row
+    data.extra["logits"] = _logit_means(data, best_cfg, row)
+    data.table = data.points
+
+
+def _fig1_lines(data: Data) -> dict:
+    t = data.extra["theory"]
+    return {"DNC loss": t["loss_dnc"], "low-rank (Eq. 5) loss": t["loss_lowrank"]}
+
+
+def _fig1_summary(data: Data) -> str:
+    lines = _runs_summary(data, _fig1_lines(data))
+    lines.append(f"- best run (seed {int(data.extra['best']['seed'])}): class-mean logit matrix rank "
+                 f"{_rank(data.extra['logits'])} (DNC: 9, Eq. 5 pairs: 5)")
+    lines.append("\nThe paper: gradient descent ends below the DNC loss, at a low-rank logit structure.")
+    return "\n".join(lines) + "\n"
+
+
+@register("garrod-fig1", paper=PAPER, figure="Fig. 1",
+          description="Deep linear CE UFM (L=2, d=70, lam=2^-10, K=10, n=5, lr 0.5): loss vs the DNC and "
+                      "Eq. (5) low-rank losses; final class-mean logit matrix.",
+          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
+          est_seconds_quick=15, est_seconds_full=60)
+def _fig1_plot(out_dir, data: Data):
+    plt = C.plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    _loss_curve(axes[0], data, _fig1_lines(data))
+    axes[0].set_title("loss")
+    C.heatmap(axes[1], data.extra["logits"], "final class-mean logits (best run)", symmetric=True)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 2 and Fig. 5: P(DNC) and rank vs width and vs lam
+# ------------------------------------------------------------------------------------------------
+
+def _grid(size: str) -> tuple[list[int], list[int]]:
+    """(widths at lam 2^-10, log2 lam at width 70)."""
+    return {"full": ([10, 20, 40, 70, 100, 200, 400], [-8, -9, -10, -11, -12, -13, -14]),
+            "quick": ([10, 20, 40, 70, 200], [-8, -10, -12, -14]),
+            "smoke": ([10], [-8, -10])}[size]
+
+
+def _ref_width(size: str) -> int:
+    """Width of the weight-decay series (70; 10 at smoke size, so that smoke compiles one program)."""
+    return 10 if size == "smoke" else 70
+
+
+def _sweep_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    size = _size(quick, smoke)
+    widths, exps = _grid(size)
+    seeds = 2 if size == "smoke" else 10
+    out = [DUFMConfig(**_base(size, width=w, seeds=seeds)) for w in widths]
+    out += [DUFMConfig(**_base(size, width=_ref_width(size), lam_H=2.0**e, lam_W=2.0**e, seeds=seeds))
+            for e in exps]
+    unique = {c.run_id(): c for c in out}  # (width 70, lam 2^-10) is in both series: one point
+    return list(unique.values())
+
+
+def _sweep_settings(size: str) -> dict:
+    widths, exps = _grid(size)
+    return {"K": 10, "n": 5, "L": 2, "widths (lam 2^-10)": widths,
+            "log2 lam (width 70)": exps, "seeds": 10 if size != "smoke" else 2,
+            "steps": _steps(size)[0], "init_scale": INIT, "dnc_rule": "train.dnc_verdict",
+            "rank": "numerical rank (rtol 1e-3) of the output class-mean logits"}
+
+
+def _sweep_compute(data: Data) -> None:
+    p = data.points.copy()
+    p["log2_lam"] = np.round(np.log2(p["lam_H"].astype(float)), 6)
+    widths, exps = _grid(data.size)
+    default_lam = -10.0
+    ref_width = _ref_width(data.size)
+    p["series"] = np.where(p["log2_lam"] == default_lam, "width", "lam")
+    # the point (width 70, lam 2^-10) belongs to both series
+    both = (p["log2_lam"] == default_lam) & (p["width"] == ref_width)
+    p = p.assign(series=p["series"])
+    extra = p[both].assign(series="lam")
+    data.table = __import__("pandas").concat([p, extra], ignore_index=True)
+
+
+def _series(table, series: str, key: str, value: str):
+    """(x, mean, std err or std, n) of `value` over the non-diverged runs of one series, by `key`."""
+    t = C.alive(table[table["series"] == series])
+    g = t.groupby(key)[value]
+    n = g.count()
+    m = g.mean()
+    return m.index.to_numpy(float), m.to_numpy(float), g.std().fillna(0).to_numpy(float), n.to_numpy()
+
+
+def _fig2_rows(data: Data) -> list[dict]:
+    t = data.table.assign(dnc=data.table["found_dnc"].astype(bool).astype(float),
+                          rank=data.table["rank_Z"].astype(float))
+    rows = []
+    for series, key in (("width", "width"), ("lam", "log2_lam")):
+        x, p, _, n = _series(t, series, key, "dnc")
+        _, r, rs, _ = _series(t, series, key, "rank")
+        _, lo, _, _ = _series(t, series, key, "loss")
+        for i in range(len(x)):
+            rows.append({"series": series, key: x[i], "runs": int(n[i]), "P(DNC)": p[i],
+                         "mean rank": r[i], "rank std": rs[i], "mean loss": lo[i]})
+    return rows
+
+
+def _table_md(rows: list[dict], series: str, key: str) -> str:
+    sel = [r for r in rows if r["series"] == series]
+    return C.md_table(sel, [key, "runs", "P(DNC)", "mean rank", "rank std", "mean loss"])
+
+
+def _fig2_summary(data: Data) -> str:
+    rows = _fig2_rows(data)
+    return ("P(DNC) (rule `train.dnc_verdict`) and the rank of the output class means.\n\n"
+            "Width series (lam = 2^-10):\n\n" + _table_md(rows, "width", "width")
+            + "\nWeight-decay series (width 70):\n\n" + _table_md(rows, "lam", "log2_lam")
+            + "\nThe paper: DNC is unlikely at small width and becomes more probable as the width grows or "
+              "the weight decay shrinks; the rank of the solution grows with the width (Fig. 5).\n")
+
+
+def _fig2_plot_impl(out_dir, data: Data, value: str, ylabel: str):
+    plt = C.plt()
+    t = data.table.assign(dnc=data.table["found_dnc"].astype(bool).astype(float),
+                          rank=data.table["rank_Z"].astype(float))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (series, key, xlabel) in zip(axes, (("width", "width", "width (lam = 2^-10)"),
+                                                ("lam", "log2_lam", r"$\log_2 \lambda$ (width 70)"))):
+        x, m, s, n = _series(t, series, key, value)
+        err = np.sqrt(m * (1 - m) / np.maximum(n, 1)) if value == "dnc" else s
+        ax.errorbar(x, m, yerr=err, fmt="o-", capsize=3)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if series == "width":
+            ax.set_xscale("log")
+        if value == "dnc":
+            ax.set_ylim(-0.05, 1.05)
+        else:
+            ax.axhline(data.configs[0].K - 1, color="gray", ls="--", lw=0.8, label="DNC (K-1)")
+            ax.axhline(data.configs[0].K / 2, color="r", ls=":", lw=0.8, label="Eq. 5 pairs (K/2)")
+            ax.legend(fontsize=7)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+@register("garrod-fig2", paper=PAPER, figure="Fig. 2",
+          description="Deep linear CE UFM (L=2, K=10): probability of DNC vs width (lam=2^-10) and vs "
+                      "weight decay (width 70), 10 seeds each.",
+          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
+          est_seconds_quick=150, est_seconds_full=900)
+def _fig2_plot(out_dir, data: Data):
+    return _fig2_plot_impl(out_dir, data, "dnc", "P(DNC)")
+
+
+@register("garrod-fig5", paper=PAPER, figure="Fig. 5",
+          description="Deep linear CE UFM (L=2, K=10): rank of the solution vs width and vs weight decay "
+                      "(the runs of garrod-fig2).",
+          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
+          est_seconds_quick=150, est_seconds_full=900, points_from="garrod-fig2")
+def _fig5_plot(out_dir, data: Data):
+    return _fig2_plot_impl(out_dir, data, "rank", "rank of output class means")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 6: deep ReLU CE UFM
+# ------------------------------------------------------------------------------------------------
+
+def _fig6_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(_size(quick, smoke), L=3, activation="relu", lam_H=2.0**-9, lam_W=2.0**-9))]
+
+
+def _fig6_settings(size: str) -> dict:
+    return {"K": 10, "n": 5, "L": 3, "width": 70, "lam": "2^-9", "lr": 0.5, "init_scale": INIT,
+            "activation": "relu", "loss": "ce", "steps": _steps(size)[0],
+            "dnc_bound": "optimal deep linear DNC loss (lower bound for ReLU DNC under Assumption 1, Thm 7)"}
+
+
+def _fig6_compute(data: Data) -> None:
+    from deepcollapse.theory.ce import relu_compare
+
+    cfg = data.configs[0]
+    data.extra["theory"] = relu_compare(cfg.K, cfg.L, cfg.lam_H, cfg.n)
+    best_cfg, row = _best(data)
+    data.extra["best"] = row
+    data.extra["logits"] = _logit_means(data, best_cfg, row)
+    data.extra["svals"] = C.class_mean_svals_table(data)
+    data.table = data.points
+
+
+def _fig6_lines(data: Data) -> dict:
+    t = data.extra["theory"]
+    return {"DNC bound (linear DNC optimum)": t["loss_dnc_bound"], "ReLU low-rank construction": t["loss_relu_lowrank"]}
+
+
+def _fig6_summary(data: Data) -> str:
+    lines = _runs_summary(data, _fig6_lines(data))
+    lines.append(f"- best run (seed {int(data.extra['best']['seed'])}): class-mean logit matrix rank "
+                 f"{_rank(data.extra['logits'])}")
+    lines.append("\nThe paper: the ReLU model also ends below the DNC bound, at a low-rank solution.")
+    return "\n".join(lines) + "\n"
+
+
+@register("garrod-fig6", paper=PAPER, figure="Fig. 6",
+          description="Deep ReLU CE UFM (L=3, d=70, lam=2^-9): loss vs the DNC bound and the low-rank "
+                      "construction; final logits and class-mean singular values.",
+          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
+          est_seconds_quick=20, est_seconds_full=80)
+def _fig6_plot(out_dir, data: Data):
+    plt = C.plt()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    _loss_curve(axes[0], data, _fig6_lines(data))
+    axes[0].set_title("loss")
+    C.heatmap(axes[1], data.extra["logits"], "final class-mean logits (best run)", symmetric=True)
+    sv = data.extra["svals"]
+    L = data.configs[0].L
+    for layer in [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"]:
+        sel = sv[sv["layer"] == layer]
+        if sel.empty:
+            continue
+        wide = sel.pivot_table(index=["run_id", "lane"], columns="index", values="value")
+        C.band(axes[2], wide.columns.to_numpy(), wide.to_numpy(), label=layer, marker="o", ms=3, log=True)
+    axes[2].set_yscale("log")
+    axes[2].set_title("class-mean singular values at convergence")
+    axes[2].legend(fontsize=7)
+    return C.save_figure(fig, out_dir, data.name)

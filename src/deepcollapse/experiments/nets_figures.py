@@ -1,0 +1,415 @@
+"""Real-network figures: ResNet-20 + MLP head trained on MNIST / CIFAR-10 (`deepcollapse.nets`).
+
+  sukenik-fig2-resnet  Súkeník et al. (2024), Fig. 2 bottom row: CIFAR-10, 4-layer ReLU head of width
+                       64, MSE, DUFM-like regularisation (lam_l = 0.005 on the head, lam_H = 5e-6),
+                       lr 0.05, 5 seeds: loss vs L_DNC and L_SRG (K = 10 = C(5, 2), r = 5, L = 4),
+                       DNC1 of every head layer over training, class-mean singular values at the end.
+  garrod-fig3          Garrod & Keating, Fig. 3: cross-entropy, UFM-style regularisation
+                       (lam_l = 5e-3, lam_H = 1e-6), lr 0.05. Top row: linear head L = 3 on MNIST and
+                       CIFAR-10; bottom row: ReLU head L = 4 on CIFAR-10 (Sec. 4: "The bottom row of
+                       Figure 3 uses ReLU activations"; App. D: Fig. 7 is its MNIST counterpart).
+                       Loss vs the DNC bound, class-mean logit matrix, its singular values (count > 1e-6).
+  garrod-fig4          Garrod & Keating, Fig. 4: standard weight decay 1e-2 on every parameter,
+                       CIFAR-10, lr 1e-3: the class-mean logits are low rank and not a simplex.
+  garrod-fig7          App. D, Fig. 7: "UFM-style regularization with ReLU activations on the MNIST
+                       dataset", the counterpart of Fig. 3 bottom row.
+  garrod-fig8          App. D, Fig. 8: "MNIST using standard regularization", the counterpart of Fig. 4.
+
+Reference losses (the dashed lines), at the run's K, L, lams and n per class:
+  - MSE (Súkeník et al.): L_DNC = `theory.mse.dnc_loss`, L_SRG = `theory.srg.srg_loss` (r = 5);
+  - CE (Garrod & Keating): at balanced critical points the loss depends on the output alone with
+    regularisation (L+1)/2 (lam_H prod_l lam_l)^(1/(L+1)) sum_i s_i^(2/(L+1)) (SPEC.md, "Reduced
+    loss"), so the DNC bound is `theory.ce.optimal_scale(dnc_structure(K), L, lam_geo, n)` with
+    lam_geo = (lam_H prod_l lam_l)^(1/(L+1)); the Eq. (5) pair structure gives L_lowrank alike. For a
+    ReLU head the linear DNC optimum lower-bounds every ReLU DNC solution (Theorem 7, Assumption 1).
+    Standard regularisation (Fig. 4, 8) regularises the backbone too, so no bound is drawn.
+  A network's loss is at least the DUFM's global minimum (its H_1 is constrained), so a final loss
+  below L_DNC means the network found a non-collapsed solution better than every DNC solution.
+
+Settings the papers do not state, chosen once here (also in `settings(size)`, so experiment.json
+records them):
+  - full: 5,000 samples per class (Garrod & Keating, App. D; CIFAR-10's train set), batch 10,000
+    ("batch gradient descent with batch size 10,000", App. D; used for Súkeník et al. too, whose
+    caption gives no batch size), plain SGD (momentum 0), no augmentation, inputs standardised per
+    channel; 2,000 epochs (10,000 steps) for the UFM-style runs and 4,000 epochs (20,000 steps) for the
+    standard-weight-decay runs at lr 1e-3; metrics every 20 epochs. Garrod & Keating's head width is
+    not stated: 64 (Súkeník et al.'s); float32. One seed for Garrod & Keating ("a single indicative
+    run", App. D), five for Súkeník et al.
+  - quick / smoke: lam_H is rescaled so that lam_H * n stays the paper's value (0.025 for Súkeník et
+    al., 5e-3 for Garrod & Keating): the DUFM losses depend on lam_H only through lam_H * n_k
+    (Súkeník et al. choose lam_H = 5e-6 "to compensate for n = 5000"), so L_DNC and L_SRG are the
+    paper's numbers at every size. Quick: 100 samples per class, batch 250, lr as in the paper,
+    12 epochs (48 steps), 2 seeds for Súkeník et al.; smoke: 2 samples per class of the MNIST test
+    split / CIFAR-10 JPEG train folder, full batch, 1 epoch, 1 seed. Quick and smoke are far from
+    converged: they check the pipeline and show the direction of training, not the papers' result.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from deepcollapse.experiments import common as C
+from deepcollapse.experiments.registry import Data, register
+
+SUKENIK = "Súkeník, Lampert, Mondelli (2024), Neural collapse vs. low-rank bias"
+GARROD = "Garrod, Keating, The Persistence of Neural Collapse Despite Low-Rank Bias"
+
+FULL_N = 5000  # samples per class at full size (both papers)
+SUKENIK_LAM_W = 0.005
+SUKENIK_LAM_H_N = 5e-6 * FULL_N  # lam_H * n of the paper (0.025), kept at every size
+GARROD_LAM_W = 5e-3
+GARROD_LAM_H_N = 1e-6 * FULL_N  # 5e-3
+GARROD_WD = 1e-2
+WIDTH = 64
+LOGIT_ATOL = 1e-6  # Garrod & Keating, Sec. 4: "the number of singular values above 1e-6"
+
+_SIZES = {
+    # n per class, batch (None: full), epochs (UFM-style), epochs (standard wd), eval_every, seeds (Súkeník)
+    "full": dict(n=FULL_N, batch=10_000, epochs=2000, epochs_standard=4000, eval_every=20, seeds=5),
+    "quick": dict(n=100, batch=250, epochs=12, epochs_standard=12, eval_every=2, seeds=2),
+    "smoke": dict(n=2, batch=None, epochs=1, epochs_standard=1, eval_every=1, seeds=1),
+}
+
+
+def _dataset(name: str, size: str) -> dict:
+    """NetConfig data fields: the train split, except MNIST at smoke size (the small t10k file)."""
+    split = "test" if (size == "smoke" and name == "mnist") else "train"
+    return {"dataset": name, "split": split}
+
+
+# ------------------------------------------------------------------------------------------------
+# Run configurations
+# ------------------------------------------------------------------------------------------------
+
+def _sukenik_runs(size: str) -> list[tuple[str, dict]]:
+    z = _SIZES[size]
+    return [("cifar10-relu-L4", dict(
+        **_dataset("cifar10", size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="mse",
+        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, lr=0.05, batch_size=z["batch"],
+        epochs=z["epochs"], eval_every=z["eval_every"], seeds=z["seeds"]))]
+
+
+def _garrod_ufm(name: str, L: int, activation: str, size: str) -> tuple[str, dict]:
+    z = _SIZES[size]
+    return (f"{name}-{activation}-L{L}", dict(
+        **_dataset(name, size), n_per_class=z["n"], L=L, width=WIDTH, activation=activation, loss="ce",
+        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, lr=0.05, batch_size=z["batch"],
+        epochs=z["epochs"], eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
+
+
+def _garrod_standard(name: str, size: str) -> tuple[str, dict]:
+    """Standard regularisation: weight decay on every parameter. The head of Fig. 3's bottom row
+    (ReLU, L = 4) -- the papers do not state the head of Fig. 4 / 8."""
+    z = _SIZES[size]
+    return (f"{name}-relu-L4-standard", dict(
+        **_dataset(name, size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="ce",
+        reg="standard", weight_decay=GARROD_WD, lr=1e-3, batch_size=z["batch"], epochs=z["epochs_standard"],
+        eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
+
+
+RUNS = {
+    "sukenik-fig2-resnet": _sukenik_runs,
+    "garrod-fig3": lambda size: [_garrod_ufm("mnist", 3, "linear", size), _garrod_ufm("cifar10", 3, "linear", size),
+                                 _garrod_ufm("cifar10", 4, "relu", size)],
+    "garrod-fig4": lambda size: [_garrod_standard("cifar10", size)],
+    "garrod-fig7": lambda size: [_garrod_ufm("mnist", 4, "relu", size)],
+    "garrod-fig8": lambda size: [_garrod_standard("mnist", size)],
+}
+
+
+def net_configs(name: str, size: str, data_root: str | None = None) -> list[tuple[str, "NetConfig"]]:  # noqa: F821
+    """(label, NetConfig) of every run of experiment `name` at `size` ("full", "quick", "smoke").
+
+    data_root: None leaves the config's data root to $DEEPCOLLAPSE_DATA or the default at run time.
+    """
+    from deepcollapse.nets import NetConfig
+
+    if name not in RUNS:
+        raise ValueError(f"name must be one of {sorted(RUNS)}, got {name!r}")
+    if size not in _SIZES:
+        raise ValueError(f"size must be one of {tuple(_SIZES)}, got {size!r}")
+    return [(label, NetConfig(data_root=data_root, **kw)) for label, kw in RUNS[name](size)]
+
+
+def _settings(name: str):
+    def settings(size: str) -> dict:
+        z = _SIZES[size]
+        return {"size_choices": dict(z), "head_width": WIDTH, "logit_sv_atol": LOGIT_ATOL,
+                "lam_H_times_n": SUKENIK_LAM_H_N if name.startswith("sukenik") else GARROD_LAM_H_N,
+                "runs": {label: cfg.model_dump(mode="json") for label, cfg in net_configs(name, size)}}
+
+    return settings
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference losses
+# ------------------------------------------------------------------------------------------------
+
+def _triangular_r(K: int) -> int | None:
+    r = int(round((1 + math.sqrt(1 + 8 * K)) / 2))
+    return r if r * (r - 1) // 2 == K else None
+
+
+def reference_losses(cfg, n: int) -> dict:
+    """The analytic losses a run is compared with (module docstring); None where undefined.
+
+    MSE: L_DNC (Súkeník et al., DNC closed form, `theory.mse.dnc_loss`) and, for a ReLU head with
+    K = C(r, 2) and L >= 2, L_SRG (`theory.srg.srg_loss`). CE with DUFM-like regularisation: the deep
+    linear DNC optimum and the Eq. (5) pair optimum at lam_geo = (lam_H prod lam_l)^(1/(L+1)) (Garrod
+    & Keating, Lemma 1 reduced loss; Theorem 1; Theorem 7 for the ReLU lower bound). Standard: none.
+    """
+    out = {"L_DNC": None, "L_SRG": None, "L_lowrank": None}
+    lams = list(cfg.lams_W)
+    if cfg.reg != "dufm" or cfg.lam_H_value <= 0 or min(lams) <= 0:
+        return out
+    if cfg.loss == "mse":
+        from deepcollapse.theory.mse import dnc_loss
+        from deepcollapse.theory.srg import srg_loss
+
+        out["L_DNC"] = float(dnc_loss(cfg.K, cfg.L, n, cfg.lam_H_value, lams)[0])
+        r = _triangular_r(cfg.K)
+        if r is not None and r >= 3 and cfg.L >= 2 and cfg.activation == "relu":
+            out["L_SRG"] = float(srg_loss(r, cfg.L, n, cfg.lam_H_value, lams)[0])
+    else:
+        from deepcollapse.theory.ce import dnc_structure, optimal_scale, pair_structure
+
+        lam_geo = math.exp((math.log(cfg.lam_H_value) + sum(math.log(x) for x in lams)) / (cfg.L + 1))
+        out["L_DNC"] = float(optimal_scale(dnc_structure(cfg.K), cfg.L, lam_geo, n=n)[1])
+        out["L_lowrank"] = float(optimal_scale(pair_structure(cfg.K), cfg.L, lam_geo, n=n)[1])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Training and final quantities
+# ------------------------------------------------------------------------------------------------
+
+def class_mean_logits(model, x, y, K: int, batch: int = 500) -> np.ndarray:
+    """K x K class-mean logit matrix M (column k: the mean logits of class k), eval-mode BatchNorm."""
+    import jax
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def logits(state, xb):
+        return nnx.merge(graphdef, state).features(xb, train=False)[1][-1]
+
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y)
+    sums = np.zeros((K, K))
+    for start in range(0, len(y), batch):
+        Z = np.asarray(logits(state, x[start:start + batch]), np.float64)
+        for k in range(K):
+            sums[:, k] += Z[:, y[start:start + batch] == k].sum(axis=1)
+    counts = np.bincount(y, minlength=K).astype(float)
+    return sums / counts[None, :]
+
+
+def _compute(data: Data) -> None:
+    """Train every run and seed (resuming from `runs/<label>/seed<k>/checkpoint.npz`), then fill
+    data.table (one row per run and seed) and data.extra (histories, logit matrices, references)."""
+    import pandas as pd
+
+    from deepcollapse import results
+    from deepcollapse.nets import train_network
+    from deepcollapse.nets.train import load_data
+
+    rows, hists, logits, refs, svals = [], [], {}, {}, []
+    for label, cfg in net_configs(data.name, data.size):
+        ds = load_data(cfg)
+        n = int(np.bincount(np.asarray(ds.y), minlength=cfg.K).min())
+        refs[label] = reference_losses(cfg, n)
+        logits[label] = []
+        for seed in cfg.seed_list:
+            res = train_network(cfg, out_dir=Path(data.dir) / "runs" / label / f"seed{seed}", seed=seed, data=ds)
+            M = class_mean_logits(res.model, ds.x, ds.y, cfg.K)
+            logits[label].append(M)
+            f = res.final
+            sv_logit = np.linalg.svd(M, compute_uv=False)
+            row = {"run": label, "seed": seed, "dataset": cfg.dataset, "n_per_class": n, "L": cfg.L,
+                   "width": cfg.width, "activation": cfg.activation, "loss_fn": cfg.loss, "reg": cfg.reg,
+                   "lr": cfg.lr, "epochs": f["epochs"], "steps": f["steps"], "loss": f["loss"], "fit": f["fit"],
+                   "reg_term": f["reg"], "accuracy": f["accuracy"], "logit_rank": f["logit_rank"],
+                   "logit_rank_atol": cfg.logit_sv_atol,
+                   "logit_rank_rel": int(np.sum(sv_logit > cfg.rank_rtol * sv_logit[0])),
+                   **refs[label], "run_id": cfg.run_id(), "seconds": f["seconds"]}
+            for layer, sv in f["singular_values"].items():
+                s = np.asarray(sv)
+                row[f"rank_{layer}"] = int(np.sum(s > cfg.rank_rtol * s[0])) if s.size and s[0] > 0 else 0
+                svals += [{"run": label, "seed": seed, "layer": layer, "index": i + 1, "value": float(v)}
+                          for i, v in enumerate(s)]
+            rows.append(row)
+            h = pd.DataFrame(res.history)
+            hists.append(h.assign(run=label, seed=seed))
+    data.table = pd.DataFrame(rows)
+    hist = pd.concat(hists, ignore_index=True)
+    results.save_table(Path(data.dir) / "history.parquet", hist)
+    data.extra.update(history=hist, logits=logits, references=refs, svals=pd.DataFrame(svals))
+
+
+# ------------------------------------------------------------------------------------------------
+# Plots
+# ------------------------------------------------------------------------------------------------
+
+def _curve(hist, run: str, layer: str, metric: str):
+    """(epochs, values runs x epochs) of one logged quantity of one run label over its seeds."""
+    h = hist[(hist["run"] == run) & (hist["layer"] == layer) & (hist["metric"] == metric)]
+    if h.empty:
+        return np.zeros(0), np.zeros((0, 0))
+    wide = h.pivot_table(index="seed", columns="epoch", values="value", aggfunc="first")
+    return np.asarray(wide.columns, float), wide.to_numpy(float)
+
+
+def _loss_panel(ax, data: Data, run: str) -> None:
+    hist = data.extra["history"]
+    ep, loss = _curve(hist, run, "net", "loss")
+    C.band(ax, ep, np.clip(loss, 1e-12, None), label="training loss")
+    ref = data.extra["references"][run]
+    styles = {"L_DNC": ("k", "--"), "L_SRG": ("r", ":"), "L_lowrank": ("tab:green", ":")}
+    for key, (color, ls) in styles.items():
+        if ref.get(key) is not None:
+            ax.axhline(ref[key], color=color, ls=ls, lw=1.2, label=f"{key} = {ref[key]:.4g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title(f"{run}: loss (mean, 1 std)" if loss.shape[0] > 1 else f"{run}: loss", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _svals_panel(ax, data: Data, run: str, layers: list[str], title: str, atol: float | None = None) -> None:
+    sv = data.extra["svals"]
+    for layer in layers:
+        sel = sv[(sv["run"] == run) & (sv["layer"] == layer)]
+        if sel.empty:
+            continue
+        wide = sel.pivot_table(index="seed", columns="index", values="value")
+        C.band(ax, wide.columns.to_numpy(), np.clip(wide.to_numpy(), 1e-12, None), label=layer, marker="o", ms=3)
+    if atol is not None:
+        ax.axhline(atol, color="gray", ls=":", lw=1, label=f"{atol:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("singular value index")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _plot_sukenik(out_dir, data: Data):
+    plt = C.plt()
+    (run,) = data.extra["references"]
+    L = int(data.table["L"].iloc[0])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    _loss_panel(axes[0], data, run)
+    hist = data.extra["history"]
+    for l in range(1, L + 1):
+        ep, v = _curve(hist, run, f"H{l}", "nc1_trace")
+        if v.size:
+            C.band(axes[1], ep, np.clip(v, 1e-12, None), label=f"H{l}")
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title(r"DNC1: tr$\Sigma_W$/tr$\Sigma_B$ per head layer", fontsize=9)
+    axes[1].legend(fontsize=7)
+    _svals_panel(axes[2], data, run, [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"],
+                 "class-mean singular values at the end")
+    return C.save_figure(fig, out_dir, data.name)
+
+
+def _plot_garrod(out_dir, data: Data):
+    """One row per run: loss (with the DNC bound for UFM-style runs), class-mean logit matrix, its
+    singular values (and those of every head layer's class means)."""
+    plt = C.plt()
+    runs = list(data.extra["references"])
+    fig, axes = plt.subplots(len(runs), 3, figsize=(15, 3.8 * len(runs)), squeeze=False)
+    for i, run in enumerate(runs):
+        _loss_panel(axes[i, 0], data, run)
+        M = data.extra["logits"][run][0]
+        rank = int(data.table.loc[data.table["run"] == run, "logit_rank"].iloc[0])
+        C.heatmap(axes[i, 1], M, f"{run}: class-mean logits (rank {rank} at {LOGIT_ATOL:g})", symmetric=True)
+        axes[i, 1].set_xlabel("class")
+        axes[i, 1].set_ylabel("logit")
+        L = int(data.table.loc[data.table["run"] == run, "L"].iloc[0])
+        _svals_panel(axes[i, 2], data, run, [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"],
+                     "class-mean singular values (Z%d = logits)" % L, atol=LOGIT_ATOL)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Summaries
+# ------------------------------------------------------------------------------------------------
+
+def _summary(data: Data) -> str:
+    t = data.table
+    lines = []
+    for run, g in t.groupby("run", sort=False):
+        r0 = g.iloc[0]
+        lines.append(f"### {run}\n")
+        lines.append(f"{r0['dataset']}, n = {r0['n_per_class']} per class, head L = {r0['L']} "
+                     f"({r0['activation']}, width {r0['width']}), {r0['loss_fn']} loss, {r0['reg']} "
+                     f"regularisation, lr {r0['lr']}, {r0['epochs']} epochs ({r0['steps']} steps), "
+                     f"{len(g)} seed(s).\n")
+        loss = g["loss"].to_numpy(float)
+        lines.append(f"- final loss: mean {C.fmt(loss.mean())}" + (f", std {C.fmt(loss.std(ddof=1))}, "
+                     f"min {C.fmt(loss.min())}, max {C.fmt(loss.max())}" if len(g) > 1 else ""))
+        for key in ("L_DNC", "L_SRG", "L_lowrank"):
+            ref = r0[key]
+            if ref is not None and np.isfinite(float(ref)):
+                below = int((loss < float(ref)).sum())
+                lines.append(f"- {key} = {C.fmt(ref)}; final loss / {key} = {C.fmt(loss.mean() / float(ref))}; "
+                             f"runs below: {below}/{len(g)}")
+        if all(r0[k] is None or not np.isfinite(float(r0[k])) for k in ("L_DNC", "L_SRG", "L_lowrank")):
+            lines.append("- no analytic bound (standard weight decay regularises the backbone too)")
+        lines.append(f"- train accuracy: {C.fmt(g['accuracy'].mean())}")
+        lines.append(f"- class-mean logit rank (singular values > {C.fmt(r0['logit_rank_atol'])}): "
+                     f"{', '.join(str(int(v)) for v in g['logit_rank'])}; relative (> 1e-3 s_max): "
+                     f"{', '.join(str(int(v)) for v in g['logit_rank_rel'])}")
+        ranks = [c for c in t.columns if c.startswith("rank_") and g[c].notna().any()]
+        lines.append("- class-mean ranks at rtol 1e-3 (mean over seeds): " + ", ".join(
+            f"{c[5:]} {C.fmt(g[c].mean(), 3)}" for c in ranks))
+        M = data.extra["logits"][run][0]
+        s = np.linalg.svd(M, compute_uv=False)
+        lines.append(f"- logit singular values (seed {int(r0['seed'])}): " + ", ".join(C.fmt(v, 3) for v in s))
+        lines.append("")
+    if data.size != "full":
+        lines.append(f"Size {data.size}: far from converged; the papers' comparison needs the full size "
+                     "(module docstring of deepcollapse.experiments.nets_figures).")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Registration
+# ------------------------------------------------------------------------------------------------
+
+register("sukenik-fig2-resnet", paper=SUKENIK, figure="Fig. 2 (bottom row)",
+         description="ResNet-20 + 4-layer ReLU MLP head (width 64) on CIFAR-10, MSE, DUFM-like regularisation "
+                     "(weight decay 0.005 on the head, lam_H = 5e-6 at n = 5000), lr 0.05, 5 seeds: loss vs "
+                     "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
+                     "singular values at convergence.",
+         compute=_compute, summarize=_summary, settings=_settings("sukenik-fig2-resnet"),
+         est_seconds_quick=300, est_seconds_full=5 * 3600)(_plot_sukenik)
+
+register("garrod-fig3", paper=GARROD, figure="Fig. 3",
+         description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
+                     "at n = 5000), lr 0.05: linear head L = 3 on MNIST and CIFAR-10, ReLU head L = 4 on "
+                     "CIFAR-10. Loss vs the DNC bound, class-mean logit matrix, count of its singular values "
+                     "above 1e-6.",
+         compute=_compute, summarize=_summary, settings=_settings("garrod-fig3"),
+         est_seconds_quick=400, est_seconds_full=3 * 3600)(_plot_garrod)
+
+register("garrod-fig4", paper=GARROD, figure="Fig. 4",
+         description="ResNet-20 + ReLU MLP head (L = 4) on CIFAR-10, cross-entropy, standard weight decay 1e-2 on "
+                     "every parameter, lr 1e-3: the class-mean logit matrix is low rank and not a simplex.",
+         compute=_compute, summarize=_summary, settings=_settings("garrod-fig4"),
+         est_seconds_quick=150, est_seconds_full=2 * 3600)(_plot_garrod)
+
+register("garrod-fig7", paper=GARROD, figure="Fig. 7 (App. D)",
+         description="MNIST counterpart of Fig. 3 bottom row: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, "
+                     "UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 at n = 5000), lr 0.05: loss vs the "
+                     "DNC bound, class-mean logits and their singular values.",
+         compute=_compute, summarize=_summary, settings=_settings("garrod-fig7"),
+         est_seconds_quick=120, est_seconds_full=3600)(_plot_garrod)
+
+register("garrod-fig8", paper=GARROD, figure="Fig. 8 (App. D)",
+         description="MNIST counterpart of Fig. 4: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, standard "
+                     "weight decay 1e-2 on every parameter, lr 1e-3: low-rank class-mean logits, not a simplex.",
+         compute=_compute, summarize=_summary, settings=_settings("garrod-fig8"),
+         est_seconds_quick=120, est_seconds_full=2 * 3600)(_plot_garrod)

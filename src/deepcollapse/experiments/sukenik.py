@@ -1,0 +1,540 @@
+"""Súkeník, Lampert, Mondelli (2024), "Neural collapse vs. low-rank bias": Figures 1, 2 (top), 3, 5, 6.
+
+MSE ReLU L-DUFM trained by full-batch gradient descent (`deepcollapse.train` through
+`deepcollapse.sweep`), compared with the closed-form DNC and SRG losses (`deepcollapse.theory`).
+
+Settings the paper states: K = 10, L = 4, lam = 0.004 for every factor, lr 0.5, width 30, 10 runs
+(Fig. 2); L = 3, 4, 5 and K = C(r, 2) (Fig. 3 left); L = 4, K = 10, 5 runs (Fig. 3 middle/right);
+K = 3, 4, 5 (Fig. 5); K = 15, L = 7 (Fig. 6).
+
+Settings the paper does not state, chosen once here (also in each experiment's `settings`):
+  - n = 5 samples per class (N = 5K) everywhere, also in the closed forms L_DNC, L_SRG;
+  - init_scale 0.3 (entries N(0, 0.09)): measured by the lead at K=10, L=4, width 30: every run ends
+    at loss 0.115-0.123 < L_SRG = 0.1243 < L_DNC = 0.1364 with class-mean ranks 5-7 (0.2 gives some
+    DNC runs, >= 0.4 diverges at lr 0.5); Fig. 6 (L = 7) uses 0.2, as 0.3 diverges there;
+  - steps 30000 at full size (20000 quick), logged every 500 steps; float32;
+  - rank tolerance: numerical rank with rtol 1e-3 (the config default, SPEC.md); "found DNC" is
+    `deepcollapse.train.dnc_verdict`, the project's one rule;
+  - Fig. 3 middle: K = 10 (the main-text caption; an appendix version of the caption says K = 15),
+    lam = 2^e, e = -12..-6; "average rank" = the mean over H_1..H_{L-1} of the numerical rank of the
+    class means (the layers the SRG solution makes rank r < K), averaged over seeds;
+  - Fig. 3 right: widths 10..100; the init std shrinks as 0.3 sqrt(30/width) above width 30 (so that
+    the forward gain per layer stays that of width 30; a fixed 0.3 diverges at width 60), 10 seeds
+    (the paper: 5) so that P(DNC) moves in steps of 0.1;
+  - Fig. 5 and 6 show the run with the lowest final loss out of 3 seeds;
+  - Fig. 1 uses the SRG widths (r, r, r, K) so that M3 is the r x K matrix the paper shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepcollapse.config import DUFMConfig
+from deepcollapse.experiments import common as C
+from deepcollapse.experiments.registry import Data, register
+
+PAPER = "Súkeník, Lampert, Mondelli (2024), Neural collapse vs. low-rank bias"
+LAM = 0.004
+N_PER_CLASS = 5  # not stated in the paper (module docstring)
+INIT = 0.3  # not stated in the paper; measured by the lead (module docstring)
+
+
+def _steps(size: str) -> tuple[int, int]:
+    """(steps, log_every) of a size."""
+    return {"full": (30000, 500), "quick": (20000, 500), "smoke": (20, 10)}[size]
+
+
+def _base(size: str, **kw) -> dict:
+    steps, log_every = _steps(size)
+    d = dict(K=10, n=N_PER_CLASS, L=4, width=30, activation="relu", loss="mse", lam_H=LAM, lam_W=LAM,
+             lr=0.5, init_scale=INIT, steps=steps, log_every=log_every, seeds=10 if size != "smoke" else 2)
+    d.update(kw)
+    return d
+
+
+def _size(quick: bool, smoke: bool) -> str:
+    return "smoke" if smoke else ("quick" if quick else "full")
+
+
+def _r_of_K(K: int) -> int | None:
+    r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
+    return r if r * (r - 1) // 2 == K else None
+
+
+def _theory_losses(K: int, L: int, n: int, lam: float) -> dict:
+    """L_DNC (`theory.mse.dnc_loss`) and, when K = C(r, 2), L_SRG (`theory.srg.srg_loss`)."""
+    from deepcollapse.theory.mse import dnc_loss
+    from deepcollapse.theory.srg import srg_loss
+
+    out = {"L_DNC": dnc_loss(K, L, n, lam, lam)[0], "L_SRG": None, "r": _r_of_K(K)}
+    if out["r"] is not None and out["r"] >= 3 and L >= 2:
+        out["L_SRG"] = srg_loss(out["r"], L, n, lam, lam)[0]
+    return out
+
+
+def _loss_key(h):
+    return h.assign(layer=h["layer"].fillna("").astype(str))
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 1: SRG vs DNC class-mean matrices (theory)
+# ------------------------------------------------------------------------------------------------
+
+def _fig1_settings(size: str) -> dict:
+    return {"L": 4, "K": 10, "r": 5, "n": N_PER_CLASS, "lam": LAM, "srg_widths": [5, 5, 5, 10],
+            "dnc_widths": [10, 10, 10, 10], "srg_variant": "spec (SPEC.md / the paper's Fig. 1)"}
+
+
+def _fig1_compute(data: Data) -> None:
+    import pandas as pd
+
+    from deepcollapse.theory.mse import dnc_solution
+    from deepcollapse.theory.srg import class_mean_matrices, srg_solution
+
+    s = data.settings
+    srg = srg_solution(s["r"], s["L"], s["srg_widths"], s["n"], s["lam"], s["lam"])
+    dnc = dnc_solution(s["K"], s["L"], s["dnc_widths"], s["n"], s["lam"], s["lam"])
+    ms, md = class_mean_matrices(srg), class_mean_matrices(dnc)
+    mats = {"SRG M3": ms["H"][2], "SRG M4 (before ReLU)": ms["Z"][2],
+            "SRG M4^T M4": ms["Z"][2].T @ ms["Z"][2], "DNC M4^T M4": md["Z"][2].T @ md["Z"][2],
+            "SRG ReLU(M4)": np.maximum(ms["Z"][2], 0.0)}
+    rows = [{"matrix": k, "row": i, "col": j, "value": float(v)}
+            for k, M in mats.items() for (i, j), v in np.ndenumerate(M)]
+    data.table = pd.DataFrame(rows)
+    rk = lambda M: int(np.linalg.matrix_rank(M, tol=1e-9 * max(np.abs(M).max(), 1e-300)))  # noqa: E731
+    data.extra.update(mats=mats, loss_srg=srg.loss, loss_dnc=dnc.loss,
+                      ranks={k: rk(M) for k, M in mats.items()})
+
+
+def _fig1_summary(data: Data) -> str:
+    e = data.extra
+    lines = [f"SRG solution (r = 5, K = 10, L = 4, lam = {LAM}, n = {N_PER_CLASS}) vs DNC, closed forms.\n",
+             f"- L_SRG = {C.fmt(e['loss_srg'], 6)}, L_DNC = {C.fmt(e['loss_dnc'], 6)} "
+             f"(ratio {C.fmt(e['loss_srg'] / e['loss_dnc'])})"]
+    for k, r in e["ranks"].items():
+        lines.append(f"- rank({k}) = {r}")
+    lines.append("\nThe paper: rank(M4) = r = 5 before ReLU, rank K = 10 after; DNC has rank K everywhere.")
+    return "\n".join(lines) + "\n"
+
+
+@register("sukenik-fig1", paper=PAPER, figure="Fig. 1",
+          description="SRG low-rank solution vs DNC: class-mean matrices M3, M4 (before ReLU) and "
+                      "the Gram matrices M4^T M4 of SRG and DNC (L=4, K=10, r=5), closed forms.",
+          compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
+          est_seconds_quick=3, est_seconds_full=3)
+def _fig1_plot(out_dir, data: Data):
+    plt = C.plt()
+    m = data.extra["mats"]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    C.heatmap(axes[0], m["SRG M3"], "SRG: M3 (r x K)")
+    C.heatmap(axes[1], m["SRG M4 (before ReLU)"], "SRG: M4 before ReLU", symmetric=True)
+    C.heatmap(axes[2], m["SRG M4^T M4"], r"SRG: $M_4^T M_4$", symmetric=True)
+    C.heatmap(axes[3], m["DNC M4^T M4"], r"DNC: $M_4^T M_4$", symmetric=True)
+    for ax in axes:
+        ax.set_xlabel("class")
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 2 (top): 4-DUFM training vs L_DNC and L_SRG
+# ------------------------------------------------------------------------------------------------
+
+def _fig2_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(_size(quick, smoke)))]
+
+
+def _fig2_settings(size: str) -> dict:
+    return {"K": 10, "L": 4, "width": 30, "lam": LAM, "lr": 0.5, "n": N_PER_CLASS, "init_scale": INIT,
+            "steps": _steps(size)[0], "seeds": 10 if size != "smoke" else 2, "rank_rtol": 1e-3}
+
+
+def _dufm_compute(data: Data) -> None:
+    """Final class-mean singular values of every lane (table) and the theory losses (extra)."""
+    data.extra["svals"] = C.class_mean_svals_table(data)
+    cfg = data.configs[0]
+    data.extra["theory"] = _theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H)
+    data.table = data.points
+
+
+def _fig2_summary(data: Data) -> str:
+    p = data.points
+    ok = C.alive(p)
+    th = data.extra["theory"]
+    cfg = data.configs[0]
+    lines = [f"{len(p)} runs (K={cfg.K}, L={cfg.L}, width {cfg.width}, lam {cfg.lam_H}, lr {cfg.lr}, "
+             f"init {cfg.init_scale}, {cfg.steps} steps), {len(p) - len(ok)} diverged.\n",
+             f"- final loss: mean {C.fmt(ok['loss'].mean())}, std {C.fmt(ok['loss'].std())}, "
+             f"min {C.fmt(ok['loss'].min())}, max {C.fmt(ok['loss'].max())}",
+             f"- L_DNC = {C.fmt(th['L_DNC'])}, L_SRG = {C.fmt(th['L_SRG'])}",
+             f"- runs below L_DNC: {int((ok['loss'] < th['L_DNC']).sum())}/{len(ok)}; "
+             f"below L_SRG: {int((ok['loss'] < th['L_SRG']).sum())}/{len(ok)}",
+             f"- found DNC: {int(ok['found_dnc'].astype(bool).sum())}/{len(ok)} "
+             f"(fraction {C.fmt(ok['found_dnc'].astype(bool).mean())})"]
+    ranks = [c for c in p.columns if c.startswith("rank_") and c != "rank_rtol"]
+    if ranks:
+        lines.append("- class-mean ranks (mean over runs): " + ", ".join(
+            f"{c[5:]} {C.fmt(ok[c].mean(), 3)}" for c in ranks))
+    return "\n".join(lines) + "\n"
+
+
+@register("sukenik-fig2-dufm", paper=PAPER, figure="Fig. 2 (top row)",
+          description="4-DUFM, K=10, lam=0.004, lr 0.5, width 30, 10 seeds: loss vs L_DNC and L_SRG, "
+                      "DNC1 per layer over training, singular values of the class means at convergence.",
+          configs=_fig2_configs, compute=_dufm_compute, summarize=_fig2_summary, settings=_fig2_settings,
+          est_seconds_quick=25, est_seconds_full=40)
+def _fig2_plot(out_dir, data: Data):
+    plt = C.plt()
+    h = _loss_key(data.histories)
+    ids = data.points["run_id"].unique()
+    th = data.extra["theory"]
+    L = data.configs[0].L
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    steps, loss = C.history_matrix(h, ids, "", "loss")
+    C.band(axes[0], steps, loss, label="training loss")
+    axes[0].axhline(th["L_DNC"], color="k", ls="--", lw=1, label=f"L_DNC = {th['L_DNC']:.4f}")
+    if th["L_SRG"] is not None:
+        axes[0].axhline(th["L_SRG"], color="r", ls=":", lw=1.2, label=f"L_SRG = {th['L_SRG']:.4f}")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("step")
+    axes[0].set_title("loss (mean, 1 std)")
+    axes[0].legend(fontsize=8)
+    for l in range(1, L + 1):
+        s, v = C.history_matrix(h, ids, f"H{l}", "nc1_trace")
+        if v.size:
+            C.band(axes[1], s, v, label=f"H{l}", log=True)
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("step")
+    axes[1].set_title(r"DNC1: tr$\Sigma_W$/tr$\Sigma_B$ per layer (geo. mean, 1 std)")
+    axes[1].legend(fontsize=8)
+    sv = data.extra["svals"]
+    for l in range(1, L + 1):
+        sel = sv[sv["layer"] == f"H{l}"]
+        if sel.empty:
+            continue
+        wide = sel.pivot_table(index=["run_id", "lane"], columns="index", values="value")
+        C.band(axes[2], wide.columns.to_numpy(), wide.to_numpy(), label=f"M{l}", marker="o", ms=3, log=True)
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("singular value index")
+    axes[2].set_title("class-mean singular values (geo. mean, 1 std)")
+    axes[2].legend(fontsize=8)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 3 left: L_SRG / L_DNC (theory)
+# ------------------------------------------------------------------------------------------------
+
+def _ratio_settings(size: str) -> dict:
+    rs = [4, 5] if size == "smoke" else [4, 5, 6, 7, 8]
+    Ls = [3, 4] if size == "smoke" else [3, 4, 5]
+    return {"r": rs, "L": Ls, "lam": LAM, "n": N_PER_CLASS, "srg_variant": "spec"}
+
+
+def _ratio_compute(data: Data) -> None:
+    import pandas as pd
+
+    from deepcollapse.theory.srg import srg_ratio_table
+
+    s = data.settings
+    data.table = pd.DataFrame(srg_ratio_table(s["r"], s["L"], s["lam"], s["n"], s["srg_variant"]))
+
+
+def _ratio_summary(data: Data) -> str:
+    t = data.table
+    s = data.settings
+    return (f"L_SRG / L_DNC, closed forms, lam = {s['lam']} on every factor, n = {s['n']}.\n\n"
+            + C.md_table(t.to_dict("records"), ["r", "K", "L", "loss_dnc", "loss_srg", "ratio"])
+            + f"\nSRG beats DNC (ratio < 1) in {int((t['ratio'] < 1).sum())}/{len(t)} cases; the paper: "
+              "the ratio falls below 1 and decreases with r and L.\n")
+
+
+@register("sukenik-fig3-ratio", paper=PAPER, figure="Fig. 3 (left)",
+          description="L_SRG / L_DNC vs r (K = C(r,2)) for L = 3, 4, 5, closed forms (no training).",
+          compute=_ratio_compute, summarize=_ratio_summary, settings=_ratio_settings,
+          est_seconds_quick=2, est_seconds_full=2)
+def _ratio_plot(out_dir, data: Data):
+    plt = C.plt()
+    t = data.table
+    fig, ax = plt.subplots(figsize=(4.8, 3.6))
+    for L, g in t.groupby("L"):
+        g = g.sort_values("r")
+        ax.plot(g["r"], g["ratio"], "o-", label=f"L = {L}")
+    ax.axhline(1.0, color="gray", ls="--", lw=0.8)
+    ax.set_xlabel("r  (K = r(r-1)/2)")
+    ax.set_ylabel(r"$L_{SRG}/L_{DNC}$")
+    ax.legend()
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 3 middle: rank vs weight decay
+# ------------------------------------------------------------------------------------------------
+
+def _wd_exponents(size: str) -> list[int]:
+    return {"full": list(range(-12, -5)), "quick": [-12, -10, -9, -8, -7, -6], "smoke": [-9, -7]}[size]
+
+
+def _wd_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    size = _size(quick, smoke)
+    seeds = 2 if smoke else 5
+    return [DUFMConfig(**_base(size, lam_H=2.0**e, lam_W=2.0**e, seeds=seeds)) for e in _wd_exponents(size)]
+
+
+def _wd_settings(size: str) -> dict:
+    return {"K": 10, "L": 4, "width": 30, "lam": [f"2^{e}" for e in _wd_exponents(size)], "seeds": 5,
+            "init_scale": INIT, "steps": _steps(size)[0],
+            "average_rank": "mean over H1..H(L-1) of the class-mean numerical rank (rtol 1e-3), over seeds",
+            "K_choice": "K = 10 (main-text caption; one caption version says K = 15)"}
+
+
+def _avg_rank(points, L: int):
+    cols = [f"rank_H{l}" for l in range(1, L)]
+    return points[cols].mean(axis=1)
+
+
+def _wd_table(data: Data) -> None:
+    p = data.points.copy()
+    p["log2_lam"] = np.log2(p["lam_H"].astype(float))
+    p["avg_rank"] = _avg_rank(p, data.configs[0].L)
+    data.table = p
+
+
+def _wd_summary(data: Data) -> str:
+    p = C.alive(data.table)
+    L = data.configs[0].L
+    rows = []
+    for e, g in p.groupby("log2_lam"):
+        row = {"log2 lam": f"{e:.0f}", "avg rank": g["avg_rank"].mean(), "std": g["avg_rank"].std(),
+               "P(DNC)": g["found_dnc"].astype(bool).mean(), "mean loss": g["loss"].mean()}
+        for l in range(1, L + 1):
+            row[f"H{l}"] = g[f"rank_H{l}"].mean()
+        rows.append(row)
+    return (f"Average class-mean rank over H1..H{L - 1} at convergence vs weight decay "
+            f"({len(p)} non-diverged runs of {len(data.table)}).\n\n" + C.md_table(rows)
+            + "\nThe paper: the rank decreases as the weight decay grows (low-rank bias).\n")
+
+
+@register("sukenik-fig3-rank-vs-wd", paper=PAPER, figure="Fig. 3 (middle)",
+          description="Average class-mean rank at convergence vs weight decay lam = 2^e (L=4, K=10, 5 seeds).",
+          configs=_wd_configs, compute=_wd_table, summarize=_wd_summary, settings=_wd_settings,
+          est_seconds_quick=60, est_seconds_full=120)
+def _wd_plot(out_dir, data: Data):
+    plt = C.plt()
+    p = C.alive(data.table)
+    L = data.configs[0].L
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    g = p.groupby("log2_lam")["avg_rank"]
+    x, m, s = g.mean().index.to_numpy(), g.mean().to_numpy(), g.std().fillna(0).to_numpy()
+    ax.plot(x, m, "o-", color="C0", label=f"mean over H1..H{L - 1}")
+    ax.fill_between(x, m - s, m + s, color="C0", alpha=0.25, lw=0)
+    for l in range(1, L + 1):
+        gl = p.groupby("log2_lam")[f"rank_H{l}"].mean()
+        ax.plot(gl.index, gl.to_numpy(), ls=":", lw=1, label=f"H{l}")
+    ax.axhline(data.configs[0].K, color="gray", ls="--", lw=0.8, label="K (DNC)")
+    ax.set_xlabel(r"$\log_2 \lambda$")
+    ax.set_ylabel("rank of class means")
+    ax.legend(fontsize=7)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 3 right: P(DNC) vs width
+# ------------------------------------------------------------------------------------------------
+
+def _widths(size: str) -> list[int]:
+    return {"full": [10, 15, 20, 30, 40, 60, 100], "quick": [10, 20, 30, 60, 100], "smoke": [10, 12]}[size]
+
+
+def width_init(width: int) -> float:
+    """Init std of the width sweep: 0.3 up to width 30, then 0.3 sqrt(30/width) (module docstring)."""
+    return float(min(INIT, INIT * np.sqrt(30.0 / width)))
+
+
+def _pdnc_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    size = _size(quick, smoke)
+    return [DUFMConfig(**_base(size, width=w, init_scale=width_init(w))) for w in _widths(size)]
+
+
+def _pdnc_settings(size: str) -> dict:
+    return {"K": 10, "L": 4, "widths": _widths(size), "init_scale": {w: width_init(w) for w in _widths(size)},
+            "seeds": 10 if size != "smoke" else 2, "steps": _steps(size)[0], "dnc_rule": "train.dnc_verdict"}
+
+
+def _pdnc_table(data: Data) -> None:
+    data.table = data.points
+
+
+def _pdnc_rows(points):
+    rows = []
+    for w, g in points.groupby("width"):
+        ok = C.alive(g)
+        p = ok["found_dnc"].astype(bool).mean() if len(ok) else float("nan")
+        rows.append({"width": int(w), "runs": len(g), "diverged": len(g) - len(ok), "P(DNC)": p,
+                     "std err": np.sqrt(p * (1 - p) / max(len(ok), 1)), "mean loss": ok["loss"].mean(),
+                     "mean rank H2": ok["rank_H2"].mean() if "rank_H2" in ok else float("nan")})
+    return rows
+
+
+def _pdnc_summary(data: Data) -> str:
+    return ("Empirical probability of finding DNC vs width (L=4, K=10).\n\n" + C.md_table(_pdnc_rows(data.table))
+            + "\nThe paper: P(DNC) grows with the width.\n")
+
+
+@register("sukenik-fig3-pdnc-vs-width", paper=PAPER, figure="Fig. 3 (right)",
+          description="Empirical probability of finding DNC vs width (L=4, K=10, 10 seeds per width).",
+          configs=_pdnc_configs, compute=_pdnc_table, summarize=_pdnc_summary, settings=_pdnc_settings,
+          est_seconds_quick=120, est_seconds_full=300)
+def _pdnc_plot(out_dir, data: Data):
+    plt = C.plt()
+    rows = _pdnc_rows(data.table)
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.errorbar([r["width"] for r in rows], [r["P(DNC)"] for r in rows], yerr=[r["std err"] for r in rows],
+                fmt="o-", capsize=3)
+    ax.set_xlabel("width")
+    ax.set_ylabel("P(DNC)")
+    ax.set_ylim(-0.05, 1.05)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 5: K = 3, 4, 5
+# ------------------------------------------------------------------------------------------------
+
+def _fig5_Ks(size: str) -> list[int]:
+    return [3, 4] if size == "smoke" else [3, 4, 5]
+
+
+def _fig5_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    size = _size(quick, smoke)
+    return [DUFMConfig(**_base(size, K=K, seeds=2 if smoke else 3)) for K in _fig5_Ks(size)]
+
+
+def _fig5_settings(size: str) -> dict:
+    return {"K": _fig5_Ks(size), "L": 4, "width": 30, "lam": LAM, "seeds": 3, "shown": "lowest final loss",
+            "steps": _steps(size)[0], "M4": "class means of W3 H3 (before the ReLU)"}
+
+
+def _best_lanes(data: Data, by: str = "K") -> dict:
+    """For every value of `by`: (cfg, points row) of the non-diverged lane with the lowest final loss."""
+    by_id = {c.run_id(): c for c in data.configs}
+    out = {}
+    ok = C.alive(data.points)
+    for v, g in ok.groupby(by):
+        row = g.sort_values("loss").iloc[0]
+        out[v] = (by_id[row["run_id"]], row)
+    return out
+
+
+def _fig5_compute(data: Data) -> None:
+    data.table = data.points
+    mats = {}
+    for K, (cfg, row) in _best_lanes(data).items():
+        m = C.final_class_means(C.lane_params(data.sweep_dir, row["run_id"], row["lane"]), cfg)
+        th = _theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H)
+        mats[K] = {"M3": m["H3"], "M4": m["Z3"], "row": row, "theory": th}
+    data.extra["best"] = mats
+
+
+def _fig5_summary(data: Data) -> str:
+    rows = []
+    for K, b in data.extra["best"].items():
+        r = b["row"]
+        rk = lambda M: int(np.linalg.matrix_rank(M, tol=1e-3 * max(np.linalg.norm(M, 2), 1e-300)))  # noqa: E731
+        rows.append({"K": str(K), "seed": str(int(r["seed"])), "loss": r["loss"], "fit": r["fit"], "reg": r["reg"],
+                     "L_DNC": b["theory"]["L_DNC"], "L_SRG": b["theory"]["L_SRG"],
+                     "rank M3": str(rk(b["M3"])), "rank M4": str(rk(b["M4"])),
+                     "found DNC": str(bool(r["found_dnc"]))})
+    return ("4-DUFM with few classes, best of the seeds for each K.\n\n" + C.md_table(rows)
+            + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n")
+
+
+@register("sukenik-fig5", paper=PAPER, figure="Fig. 5",
+          description="4-DUFM with K = 3, 4, 5: loss split into fit and regularisation; M3, M4, M3^T M3.",
+          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
+          est_seconds_quick=40, est_seconds_full=60)
+def _fig5_plot(out_dir, data: Data):
+    plt = C.plt()
+    best = data.extra["best"]
+    h = _loss_key(data.histories)
+    fig, axes = plt.subplots(len(best), 4, figsize=(16, 3.3 * len(best)), squeeze=False)
+    for i, (K, b) in enumerate(best.items()):
+        row = b["row"]
+        hh = h[(h["run_id"] == row["run_id"]) & (h["lane"] == row["lane"]) & (h["layer"] == "")]
+        for metric in ("loss", "fit", "reg"):
+            g = hh[hh["metric"] == metric].sort_values("step")
+            axes[i, 0].plot(g["step"], g["value"], label=metric)
+        axes[i, 0].axhline(b["theory"]["L_DNC"], color="k", ls="--", lw=1, label="L_DNC")
+        axes[i, 0].set_yscale("log")
+        axes[i, 0].set_title(f"K = {K}: loss")
+        axes[i, 0].legend(fontsize=7)
+        C.heatmap(axes[i, 1], C.nonzero_rows(b["M3"]), "M3 (non-zero rows)")
+        C.heatmap(axes[i, 2], C.nonzero_rows(b["M4"]), "M4 before ReLU (non-zero rows)", symmetric=True)
+        C.heatmap(axes[i, 3], b["M3"].T @ b["M3"], r"$M_3^T M_3$")
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 6: K = 15, L = 7
+# ------------------------------------------------------------------------------------------------
+
+def _fig6_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
+    size = _size(quick, smoke)
+    return [DUFMConfig(**_base(size, K=15, L=7, init_scale=0.2, seeds=2 if smoke else 3))]
+
+
+def _fig6_settings(size: str) -> dict:
+    return {"K": 15, "L": 7, "width": 30, "lam": LAM, "init_scale": 0.2, "seeds": 3, "steps": _steps(size)[0],
+            "H6": "before ReLU: Z5 = W5 H5; after ReLU: H6 (all N columns, not class means)"}
+
+
+def _fig6_compute(data: Data) -> None:
+    from deepcollapse.train import final_features
+
+    data.table = data.points
+    (cfg, row), = _best_lanes(data).values()
+    params = C.lane_params(data.sweep_dir, row["run_id"], row["lane"])
+    m = C.final_class_means(params, cfg)
+    Hs, Zs = final_features(params, cfg)
+    data.extra.update(row=row, M2=m["H2"], M6=m["H6"],
+                      sv_M2=np.linalg.svd(m["H2"], compute_uv=False),
+                      sv_pre=np.linalg.svd(np.asarray(Zs[4]), compute_uv=False),
+                      sv_post=np.linalg.svd(np.asarray(Hs[5]), compute_uv=False),
+                      theory=_theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H))
+
+
+def _nrank(s, rtol=1e-3):
+    s = np.asarray(s)
+    return int((s > rtol * s.max()).sum()) if s.size and s.max() > 0 else 0
+
+
+def _fig6_summary(data: Data) -> str:
+    e = data.extra
+    r = e["row"]
+    return (f"K = 15, L = 7, best of the seeds (seed {int(r['seed'])}): loss {C.fmt(r['loss'])} vs "
+            f"L_DNC {C.fmt(e['theory']['L_DNC'])}, L_SRG (r = 6) {C.fmt(e['theory']['L_SRG'])}; found DNC: "
+            f"{bool(r['found_dnc'])}.\n\n"
+            f"- numerical ranks (rtol 1e-3): M2 {_nrank(e['sv_M2'])}, H6 before ReLU {_nrank(e['sv_pre'])}, "
+            f"after ReLU {_nrank(e['sv_post'])}\n"
+            "\nThe paper: intermediate layers are low rank; the ReLU restores rank K before the last layer.\n")
+
+
+@register("sukenik-fig6", paper=PAPER, figure="Fig. 6",
+          description="DUFM with K = 15, L = 7: singular values of M2 and of H6 before/after ReLU; M2, M6, M6^T M6.",
+          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
+          est_seconds_quick=40, est_seconds_full=60)
+def _fig6_plot(out_dir, data: Data):
+    plt = C.plt()
+    e = data.extra
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
+    axes[0, 0].semilogy(np.arange(1, len(e["sv_M2"]) + 1), np.clip(e["sv_M2"], 1e-12, None), "o-")
+    axes[0, 0].set_title("singular values of M2")
+    C.heatmap(axes[0, 1], C.nonzero_rows(e["M2"]), "M2 (non-zero rows)")
+    C.heatmap(axes[0, 2], C.nonzero_rows(e["M6"]), "M6 (non-zero rows)")
+    C.heatmap(axes[0, 3], e["M6"].T @ e["M6"], r"$M_6^T M_6$")
+    axes[1, 0].semilogy(np.arange(1, len(e["sv_pre"]) + 1), np.clip(e["sv_pre"], 1e-12, None), "o-")
+    axes[1, 0].set_title("singular values of H6 before ReLU")
+    axes[1, 1].semilogy(np.arange(1, len(e["sv_post"]) + 1), np.clip(e["sv_post"], 1e-12, None), "o-")
+    axes[1, 1].set_title("singular values of H6 = ReLU(.)")
+    for ax in (axes[1, 2], axes[1, 3]):
+        ax.axis("off")
+    return C.save_figure(fig, out_dir, data.name)
