@@ -1,6 +1,8 @@
 """The training engine: lanes of one program equal separate runs, resume equals uninterrupted,
 divergence is recorded, and the history table is tidy."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,17 @@ def test_summary_ranks_of_low_rank_and_dnc_runs():
     low["H1"][:, 4:] = low["H1"][:, :1]  # class 3 collapses onto class 1: rank 2
     v2 = dnc_verdict(low, cfg)
     assert not v2["found_dnc"] and v2["ranks"]["H1"] == 2
+
+
+def test_finished_run_is_read_back_not_recomputed(tmp_path, monkeypatch):
+    from deepcollapse import train as T
+
+    cfg = DUFMConfig(**TINY, seeds=2)
+    first = train(cfg, out=tmp_path)
+    monkeypatch.setattr(T.Program, "chunk", lambda *a: (_ for _ in ()).throw(AssertionError("recomputed")))
+    again = train(cfg, out=tmp_path)
+    _same(again.logs["loss"], first.logs["loss"])
+    _same(again.logs["H2/rank_means"], first.logs["H2/rank_means"])
+    for a, b in zip(again.lane_params(1)["W"], first.lane_params(1)["W"]):
+        _same(a, b)
+    assert again.summary == json.loads(json.dumps(first.summary))

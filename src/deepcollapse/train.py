@@ -14,6 +14,7 @@ diverged, never plotted as a number.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,6 +221,8 @@ def train(config: DUFMConfig | Sequence[DUFMConfig], out: str | Path | None = No
     run_dir = Path(out) / run_id_of(configs) if out is not None else None
     ckpt = run_dir / "checkpoint.npz" if run_dir else None
 
+    if run_dir is not None and (run_dir / "summary.json").exists() and not ckpt.exists():
+        return load_run(run_dir, configs, prog.lanes)
     state = prog.init()
     treedef = jax.tree.structure(state)
     if ckpt is not None and ckpt.exists():
@@ -268,6 +271,25 @@ def train(config: DUFMConfig | Sequence[DUFMConfig], out: str | Path | None = No
         write_run(res)
         ckpt.unlink(missing_ok=True)
     return res
+
+
+def load_run(run_dir: Path, configs: Sequence[DUFMConfig], lanes: Sequence[Lane]) -> TrainResult:
+    """A finished run read back from its folder (nothing is recomputed)."""
+    df = results.load_table(run_dir / "history.parquet")
+    df = df.assign(key=np.where(df["layer"] == "", df["metric"], df["layer"] + "/" + df["metric"]))
+    steps = np.sort(df["step"].unique())
+    P = len(lanes)
+    logs = {}
+    for key, g in df.groupby("key", sort=False):
+        arr = np.full((len(steps), P), np.nan)
+        arr[np.searchsorted(steps, g["step"].to_numpy()), g["lane"].to_numpy()] = g["value"].to_numpy()
+        logs[key] = arr
+    flat = results.load_npz(run_dir / "params.npz")
+    per_lane = [results.unflatten_params(flat, prefix=f"lane{l.index}/") for l in lanes]
+    params = jax.tree.map(lambda *a: np.stack(a), *per_lane)
+    summary = json.loads((run_dir / "summary.json").read_text())["lanes"]
+    diverged_at = np.array([-1 if r["diverged_at"] is None else r["diverged_at"] for r in summary])
+    return TrainResult(list(configs), list(lanes), steps, logs, params, diverged_at, summary, run_dir, True)
 
 
 def run_id_of(configs: Sequence[DUFMConfig]) -> str:

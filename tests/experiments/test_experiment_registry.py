@@ -30,7 +30,7 @@ def make_app() -> typer.Typer:
 
 
 def test_every_brief_figure_is_registered():
-    assert {e.name for e in all_experiments()} == NAMES
+    assert NAMES <= {e.name for e in all_experiments()}
     for e in all_experiments():
         assert e.paper and e.figure and e.description
         assert 0 <= e.est_seconds_quick <= e.est_seconds_full
@@ -66,7 +66,7 @@ def test_cli_list_json_and_table():
     res = runner.invoke(app, ["list", "--json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
-    assert {r["name"] for r in rows} == NAMES
+    assert NAMES <= {r["name"] for r in rows}
     assert {r["kind"] for r in rows if r["name"] == "zangrando-fig2"} == {"not implemented"}
     res = runner.invoke(app, ["list"])
     assert res.exit_code == 0 and "sukenik-fig2-dufm" in res.output
@@ -111,7 +111,8 @@ def test_block_ratio_of_collapsed_and_spread_features():
     Z = np.kron(np.eye(K), np.ones((1, n)))  # collapsed, orthogonal class means
     assert _block_ratio(Z.T @ Z, K, n) == pytest.approx(0.0, abs=1e-14)
     Zr = np.random.default_rng(0).standard_normal((5, K * n))
-    assert 0.3 < _block_ratio(Zr.T @ Zr, K, n) < 1.0
+    assert 0.2 < _block_ratio(Zr.T @ Zr, K, n) < 1.0
+    assert _block_ratio(np.ones((K * n, K * n)), K, n) == pytest.approx(1 - 1 / K)
 
 
 def test_train_mlp_initial_loss_tcv_and_last_layer_rank():

@@ -342,7 +342,7 @@ def _wd_plot(out_dir, data: Data):
 # ------------------------------------------------------------------------------------------------
 
 def _widths(size: str) -> list[int]:
-    return {"full": [10, 15, 20, 30, 40, 60, 100], "quick": [10, 20, 30, 60, 100], "smoke": [10, 12]}[size]
+    return {"full": [10, 15, 20, 30, 40, 60, 100], "quick": [10, 20, 30, 40, 60, 100], "smoke": [10]}[size]
 
 
 def width_init(width: int) -> float:
@@ -401,7 +401,7 @@ def _pdnc_plot(out_dir, data: Data):
 # ------------------------------------------------------------------------------------------------
 
 def _fig5_Ks(size: str) -> list[int]:
-    return [3, 4] if size == "smoke" else [3, 4, 5]
+    return [3] if size == "smoke" else [3, 4, 5]
 
 
 def _fig5_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:

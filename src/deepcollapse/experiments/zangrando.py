@@ -357,12 +357,12 @@ def _fig5_compute(data: Data) -> None:
 
 
 def _block_ratio(G: np.ndarray, K: int, n: int) -> float:
-    """Share of |G|^2 off the K diagonal class blocks after removing the global mean: 0 for an
-    orthogonal collapse (DNC1 + orthogonal class means), a measure of how block-structured G is."""
-    Gc = G - G.mean()
+    """Share of ||G||_F^2 off the K diagonal class blocks (columns class by class): 0 for collapsed
+    features with orthogonal class means (DNC1 plus the orthogonal frame of the MSE ReLU optimum),
+    larger the less block-diagonal G is; nan for G = 0."""
     mask = np.kron(np.eye(K), np.ones((n, n))).astype(bool)
-    tot = float(np.sum(Gc**2))
-    return float(np.sum(Gc[~mask] ** 2) / tot) if tot > 0 else float("nan")
+    tot = float(np.sum(G**2))
+    return float(np.sum(G[~mask] ** 2) / tot) if tot > 0 else float("nan")
 
 
 def _fig5_summary(data: Data) -> str:
