@@ -82,7 +82,8 @@ def test_cli_reproduce_and_report(tmp_path):
     assert res.exit_code == 0, res.output
     assert "sukenik-fig3-ratio" in (tmp_path / "report.md").read_text()
     assert runner.invoke(app, ["reproduce", "no-such-figure", "--out", str(tmp_path)]).exit_code != 0
-    assert runner.invoke(app, ["reproduce", "sukenik-fig1", "--backend", "slurm", "--out", str(tmp_path)]).exit_code != 0
+    bad_backend = ["reproduce", "sukenik-fig1", "--backend", "slurm", "--out", str(tmp_path)]
+    assert runner.invoke(app, bad_backend).exit_code != 0
     assert runner.invoke(app, ["reproduce", "zangrando-fig2", "--out", str(tmp_path)]).exit_code == 2
     assert runner.invoke(app, ["report", "--out", str(tmp_path / "empty")]).exit_code != 0
 

@@ -112,6 +112,7 @@ def test_class_mean_logits_of_a_linear_map():
 
 # ---- end to end at smoke size ---------------------------------------------------------------------
 
+@pytest.mark.slow  # ~10-20 s of XLA compilation per run on 2 CPU cores
 @pytest.mark.parametrize("name", NAMES)
 def test_smoke_end_to_end(name, tmp_path, monkeypatch):
     needed = {c.dataset for _, c in NF.net_configs(name, "smoke")}

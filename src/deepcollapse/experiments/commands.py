@@ -1,6 +1,6 @@
 """CLI commands of the experiment registry: `list`, `reproduce NAME`, `report`.
 
-`register(app)` adds them to a typer app (the lead mounts it as `deepcollapse experiments ...`).
+`register(app)` adds them to a typer app (mounted at the top level: `deepcollapse list | reproduce | report`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def register(app: typer.Typer) -> typer.Typer:
         typer.echo(f"wrote {d}")
 
     @app.command("report")
-    def report_cmd(out: Path = typer.Option(DEFAULT_OUT, "--out", help="results root holding reproduced experiments")) -> None:
+    def report_cmd(
+        out: Path = typer.Option(DEFAULT_OUT, "--out", help="results root holding reproduced experiments"),
+    ) -> None:
         """One offline HTML page and a Markdown file of every reproduced experiment under --out."""
         from deepcollapse.experiments.report import write_report
 

@@ -18,6 +18,7 @@ def plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
 
+    pyplot.rcParams["figure.constrained_layout.use"] = True  # room for colour bars and titles
     return pyplot
 
 

@@ -135,7 +135,7 @@ def _fig1_summary(data: Data) -> str:
           description="Deep linear CE UFM (L=2, d=70, lam=2^-10, K=10, n=5, lr 0.5): loss vs the DNC and "
                       "Eq. (5) low-rank losses; final class-mean logit matrix.",
           configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=15, est_seconds_full=60)
+          est_seconds_quick=10, est_seconds_full=30)
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -181,17 +181,15 @@ def _sweep_settings(size: str) -> dict:
 
 
 def _sweep_compute(data: Data) -> None:
+    """The points with log2_lam and their series ("width" at lam 2^-10, "lam" at the reference width);
+    the point (reference width, lam 2^-10) belongs to both series and appears twice."""
+    import pandas as pd
+
     p = data.points.copy()
     p["log2_lam"] = np.round(np.log2(p["lam_H"].astype(float)), 6)
-    widths, exps = _grid(data.size)
-    default_lam = -10.0
-    ref_width = _ref_width(data.size)
-    p["series"] = np.where(p["log2_lam"] == default_lam, "width", "lam")
-    # the point (width 70, lam 2^-10) belongs to both series
-    both = (p["log2_lam"] == default_lam) & (p["width"] == ref_width)
-    p = p.assign(series=p["series"])
-    extra = p[both].assign(series="lam")
-    data.table = __import__("pandas").concat([p, extra], ignore_index=True)
+    p["series"] = np.where(p["log2_lam"] == -10.0, "width", "lam")
+    both = (p["log2_lam"] == -10.0) & (p["width"] == _ref_width(data.size))
+    data.table = pd.concat([p, p[both].assign(series="lam")], ignore_index=True)
 
 
 def _series(table, series: str, key: str, value: str):
@@ -258,7 +256,7 @@ def _fig2_plot_impl(out_dir, data: Data, value: str, ylabel: str):
           description="Deep linear CE UFM (L=2, K=10): probability of DNC vs width (lam=2^-10) and vs "
                       "weight decay (width 70), 10 seeds each.",
           configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
-          est_seconds_quick=150, est_seconds_full=900)
+          est_seconds_quick=120, est_seconds_full=1200)
 def _fig2_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "dnc", "P(DNC)")
 
@@ -267,7 +265,7 @@ def _fig2_plot(out_dir, data: Data):
           description="Deep linear CE UFM (L=2, K=10): rank of the solution vs width and vs weight decay "
                       "(the runs of garrod-fig2).",
           configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
-          est_seconds_quick=150, est_seconds_full=900, points_from="garrod-fig2")
+          est_seconds_quick=120, est_seconds_full=1200, points_from="garrod-fig2")
 def _fig5_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "rank", "rank of output class means")
 
@@ -315,7 +313,7 @@ def _fig6_summary(data: Data) -> str:
           description="Deep ReLU CE UFM (L=3, d=70, lam=2^-9): loss vs the DNC bound and the low-rank "
                       "construction; final logits and class-mean singular values.",
           configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
-          est_seconds_quick=20, est_seconds_full=80)
+          est_seconds_quick=10, est_seconds_full=40)
 def _fig6_plot(out_dir, data: Data):
     plt = C.plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))

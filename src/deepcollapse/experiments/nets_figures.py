@@ -38,14 +38,18 @@ records them):
   - quick / smoke: lam_H is rescaled so that lam_H * n stays the paper's value (0.025 for Súkeník et
     al., 5e-3 for Garrod & Keating): the DUFM losses depend on lam_H only through lam_H * n_k
     (Súkeník et al. choose lam_H = 5e-6 "to compensate for n = 5000"), so L_DNC and L_SRG are the
-    paper's numbers at every size. Quick: 100 samples per class, batch 250, lr as in the paper,
-    12 epochs (48 steps), 2 seeds for Súkeník et al.; smoke: 2 samples per class of the MNIST test
-    split / CIFAR-10 JPEG train folder, full batch, 1 epoch, 1 seed. Quick and smoke are far from
-    converged: they check the pipeline and show the direction of training, not the papers' result.
+    paper's numbers at every size. Quick: 20 samples per class, full batch (gradient descent, as
+    the papers), lr as in the paper, 6 epochs (6 steps), 2 seeds for Súkeník et al. -- ResNet-20 on
+    XLA's CPU backend measured about 0.1-0.2 s per image for forward + backward on the shared 2-core
+    machine, so a few hundred samples per class would take hours; smoke: 2 samples per class of the
+    MNIST test split / CIFAR-10 JPEG train folder, full batch, 1 epoch, 1 seed (~10 s of compilation
+    per run). Quick and smoke are far from converged: they check the pipeline and show the direction
+    of training, not the papers' result.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -69,7 +73,7 @@ LOGIT_ATOL = 1e-6  # Garrod & Keating, Sec. 4: "the number of singular values ab
 _SIZES = {
     # n per class, batch (None: full), epochs (UFM-style), epochs (standard wd), eval_every, seeds (Súkeník)
     "full": dict(n=FULL_N, batch=10_000, epochs=2000, epochs_standard=4000, eval_every=20, seeds=5),
-    "quick": dict(n=100, batch=250, epochs=12, epochs_standard=12, eval_every=2, seeds=2),
+    "quick": dict(n=20, batch=None, epochs=6, epochs_standard=6, eval_every=2, seeds=2),
     "smoke": dict(n=2, batch=None, epochs=1, epochs_standard=1, eval_every=1, seeds=1),
 }
 
@@ -186,17 +190,24 @@ def reference_losses(cfg, n: int) -> dict:
 # Training and final quantities
 # ------------------------------------------------------------------------------------------------
 
-def class_mean_logits(model, x, y, K: int, batch: int = 500) -> np.ndarray:
-    """K x K class-mean logit matrix M (column k: the mean logits of class k), eval-mode BatchNorm."""
+@functools.lru_cache(maxsize=8)
+def _logits_fn(graphdef):
+    """Jitted (state, x) -> logits (K x B) in eval mode, compiled once per model structure."""
     import jax
     from flax import nnx
 
+    return jax.jit(lambda state, xb: nnx.merge(graphdef, state).features(xb, train=False)[1][-1])
+
+
+def class_mean_logits(model, x, y, K: int, batch: int = 500) -> np.ndarray:
+    """K x K class-mean logit matrix M (column k: the mean logits of class k), eval-mode BatchNorm.
+
+    Garrod & Keating, Fig. 3-4 and 7-8 show this matrix ("class mean logit matrix") at the end of training.
+    """
+    from flax import nnx
+
     graphdef, state = nnx.split(model)
-
-    @jax.jit
-    def logits(state, xb):
-        return nnx.merge(graphdef, state).features(xb, train=False)[1][-1]
-
+    logits = _logits_fn(graphdef)
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     sums = np.zeros((K, K))
@@ -209,7 +220,7 @@ def class_mean_logits(model, x, y, K: int, batch: int = 500) -> np.ndarray:
 
 
 def _compute(data: Data) -> None:
-    """Train every run and seed (resuming from `runs/<label>/seed<k>/checkpoint.npz`), then fill
+    """Train every run and seed (resuming from `runs/<label>-<run_id>/seed<k>/checkpoint.npz`), then fill
     data.table (one row per run and seed) and data.extra (histories, logit matrices, references)."""
     import pandas as pd
 
@@ -224,7 +235,7 @@ def _compute(data: Data) -> None:
         refs[label] = reference_losses(cfg, n)
         logits[label] = []
         for seed in cfg.seed_list:
-            res = train_network(cfg, out_dir=Path(data.dir) / "runs" / label / f"seed{seed}", seed=seed, data=ds)
+            res = train_network(cfg, out_dir=Path(data.dir) / "runs" / f"{label}-{cfg.run_id()}" / f"seed{seed}", seed=seed, data=ds)
             M = class_mean_logits(res.model, ds.x, ds.y, cfg.K)
             logits[label].append(M)
             f = res.final
@@ -385,7 +396,7 @@ register("sukenik-fig2-resnet", paper=SUKENIK, figure="Fig. 2 (bottom row)",
                      "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
                      "singular values at convergence.",
          compute=_compute, summarize=_summary, settings=_settings("sukenik-fig2-resnet"),
-         est_seconds_quick=300, est_seconds_full=5 * 3600)(_plot_sukenik)
+         est_seconds_quick=400, est_seconds_full=5 * 3600)(_plot_sukenik)
 
 register("garrod-fig3", paper=GARROD, figure="Fig. 3",
          description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
@@ -393,23 +404,23 @@ register("garrod-fig3", paper=GARROD, figure="Fig. 3",
                      "CIFAR-10. Loss vs the DNC bound, class-mean logit matrix, count of its singular values "
                      "above 1e-6.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig3"),
-         est_seconds_quick=400, est_seconds_full=3 * 3600)(_plot_garrod)
+         est_seconds_quick=450, est_seconds_full=3 * 3600)(_plot_garrod)
 
 register("garrod-fig4", paper=GARROD, figure="Fig. 4",
          description="ResNet-20 + ReLU MLP head (L = 4) on CIFAR-10, cross-entropy, standard weight decay 1e-2 on "
                      "every parameter, lr 1e-3: the class-mean logit matrix is low rank and not a simplex.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig4"),
-         est_seconds_quick=150, est_seconds_full=2 * 3600)(_plot_garrod)
+         est_seconds_quick=200, est_seconds_full=2 * 3600)(_plot_garrod)
 
 register("garrod-fig7", paper=GARROD, figure="Fig. 7 (App. D)",
          description="MNIST counterpart of Fig. 3 bottom row: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, "
                      "UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 at n = 5000), lr 0.05: loss vs the "
                      "DNC bound, class-mean logits and their singular values.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig7"),
-         est_seconds_quick=120, est_seconds_full=3600)(_plot_garrod)
+         est_seconds_quick=200, est_seconds_full=3600)(_plot_garrod)
 
 register("garrod-fig8", paper=GARROD, figure="Fig. 8 (App. D)",
          description="MNIST counterpart of Fig. 4: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, standard "
                      "weight decay 1e-2 on every parameter, lr 1e-3: low-rank class-mean logits, not a simplex.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig8"),
-         est_seconds_quick=120, est_seconds_full=2 * 3600)(_plot_garrod)
+         est_seconds_quick=200, est_seconds_full=2 * 3600)(_plot_garrod)

@@ -62,12 +62,14 @@ def write_report(out: str | Path) -> tuple[Path, Path]:
         md.append(_strip_title(summary))
         md.append(f"<details><summary>settings and configs</summary>\n\n```json\n{settings}\n```\n</details>\n")
         body.append(f'<section id="{html.escape(meta["name"])}"><h2>{html.escape(meta["name"])}</h2>'
-                    f'<p>{html.escape(meta["paper"])}, {html.escape(meta["figure"])}; size <b>{html.escape(meta["size"])}</b>.</p>')
+                    f'<p>{html.escape(meta["paper"])}, {html.escape(meta["figure"])}; '
+                    f'size <b>{html.escape(meta["size"])}</b>.</p>')
         for p in pngs:
             b64 = base64.b64encode(p.read_bytes()).decode()
             body.append(f'<img alt="{html.escape(p.name)}" src="data:image/png;base64,{b64}">')
         body.append(markdown_to_html(_strip_title(summary)))
-        body.append(f"<details><summary>settings and configs</summary><pre>{html.escape(settings)}</pre></details></section>")
+        body.append("<details><summary>settings and configs</summary>"
+                    f"<pre>{html.escape(settings)}</pre></details></section>")
     page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>deepcollapse report</title><style>"
             "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}img{max-width:100%}"
             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"

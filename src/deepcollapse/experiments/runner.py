@@ -65,9 +65,11 @@ def reproduce(name: str, out: str | Path, quick: bool = False, smoke: bool = Fal
         results.save_table(exp_dir / "results.parquet", _tidy(data.table))
     seconds = time.perf_counter() - t0
     head = (f"# {name}: {exp.paper}, {exp.figure}\n\n{exp.description}\n\n"
-            f"Size: **{size}**. Command: `deepcollapse experiments reproduce {name}"
+            f"Size: **{size}**. Command: `deepcollapse reproduce {name}"
             f"{' --quick' if size == 'quick' else ''}{' --smoke' if size == 'smoke' else ''}`. "
-            f"Wall time {seconds:.0f} s.\n\n")
+            f"Wall time of this call {seconds:.0f} s"
+            + (f" ({sweep_info['ran']} point(s) trained, {sweep_info['skipped']} reused from disk)"
+               if sweep_info else "") + ".\n\n")
     if sweep_info and sweep_info["failed"]:
         head += f"**{sweep_info['failed']} point(s) failed**: {sweep_info['errors']}\n\n"
     results.atomic_write_text(exp_dir / "summary.md", head + exp.summarize(data))

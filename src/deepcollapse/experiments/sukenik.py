@@ -121,7 +121,7 @@ def _fig1_summary(data: Data) -> str:
           description="SRG low-rank solution vs DNC: class-mean matrices M3, M4 (before ReLU) and "
                       "the Gram matrices M4^T M4 of SRG and DNC (L=4, K=10, r=5), closed forms.",
           compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=3, est_seconds_full=3)
+          est_seconds_quick=2, est_seconds_full=2)
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     m = data.extra["mats"]
@@ -181,7 +181,7 @@ def _fig2_summary(data: Data) -> str:
           description="4-DUFM, K=10, lam=0.004, lr 0.5, width 30, 10 seeds: loss vs L_DNC and L_SRG, "
                       "DNC1 per layer over training, singular values of the class means at convergence.",
           configs=_fig2_configs, compute=_dufm_compute, summarize=_fig2_summary, settings=_fig2_settings,
-          est_seconds_quick=25, est_seconds_full=40)
+          est_seconds_quick=20, est_seconds_full=30)
 def _fig2_plot(out_dir, data: Data):
     plt = C.plt()
     h = _loss_key(data.histories)
@@ -251,7 +251,7 @@ def _ratio_summary(data: Data) -> str:
 @register("sukenik-fig3-ratio", paper=PAPER, figure="Fig. 3 (left)",
           description="L_SRG / L_DNC vs r (K = C(r,2)) for L = 3, 4, 5, closed forms (no training).",
           compute=_ratio_compute, summarize=_ratio_summary, settings=_ratio_settings,
-          est_seconds_quick=2, est_seconds_full=2)
+          est_seconds_quick=1, est_seconds_full=1)
 def _ratio_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -317,7 +317,7 @@ def _wd_summary(data: Data) -> str:
 @register("sukenik-fig3-rank-vs-wd", paper=PAPER, figure="Fig. 3 (middle)",
           description="Average class-mean rank at convergence vs weight decay lam = 2^e (L=4, K=10, 5 seeds).",
           configs=_wd_configs, compute=_wd_table, summarize=_wd_summary, settings=_wd_settings,
-          est_seconds_quick=60, est_seconds_full=120)
+          est_seconds_quick=25, est_seconds_full=45)
 def _wd_plot(out_dir, data: Data):
     plt = C.plt()
     p = C.alive(data.table)
@@ -383,7 +383,7 @@ def _pdnc_summary(data: Data) -> str:
 @register("sukenik-fig3-pdnc-vs-width", paper=PAPER, figure="Fig. 3 (right)",
           description="Empirical probability of finding DNC vs width (L=4, K=10, 10 seeds per width).",
           configs=_pdnc_configs, compute=_pdnc_table, summarize=_pdnc_summary, settings=_pdnc_settings,
-          est_seconds_quick=120, est_seconds_full=300)
+          est_seconds_quick=120, est_seconds_full=220)
 def _pdnc_plot(out_dir, data: Data):
     plt = C.plt()
     rows = _pdnc_rows(data.table)
@@ -451,7 +451,7 @@ def _fig5_summary(data: Data) -> str:
 @register("sukenik-fig5", paper=PAPER, figure="Fig. 5",
           description="4-DUFM with K = 3, 4, 5: loss split into fit and regularisation; M3, M4, M3^T M3.",
           configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
-          est_seconds_quick=40, est_seconds_full=60)
+          est_seconds_quick=20, est_seconds_full=30)
 def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     best = data.extra["best"]
@@ -515,13 +515,14 @@ def _fig6_summary(data: Data) -> str:
             f"{bool(r['found_dnc'])}.\n\n"
             f"- numerical ranks (rtol 1e-3): M2 {_nrank(e['sv_M2'])}, H6 before ReLU {_nrank(e['sv_pre'])}, "
             f"after ReLU {_nrank(e['sv_post'])}\n"
-            "\nThe paper: intermediate layers are low rank; the ReLU restores rank K before the last layer.\n")
+            "\nThe paper (Fig. 6 caption): the class means of intermediate layers are low rank at K = 15, L = 7; "
+            "it shows the singular values of M2 and of H6 before and after the ReLU.\n")
 
 
 @register("sukenik-fig6", paper=PAPER, figure="Fig. 6",
           description="DUFM with K = 15, L = 7: singular values of M2 and of H6 before/after ReLU; M2, M6, M6^T M6.",
           configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
-          est_seconds_quick=40, est_seconds_full=60)
+          est_seconds_quick=15, est_seconds_full=20)
 def _fig6_plot(out_dir, data: Data):
     plt = C.plt()
     e = data.extra

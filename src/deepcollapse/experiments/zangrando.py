@@ -14,12 +14,14 @@ Settings the paper summary does not state, chosen here (also in `settings(size)`
     within-class std sigma (`gaussian_clusters`, data seed = the lane's seed);
   - network: L = 4 weight layers, widths 32 -> 32 -> 32 -> 32 -> K, ReLU, no biases, MSE fit
     1/(2N)||Z - Y||^2, weight decay lam/2 ||W_l||^2 on every layer;
-  - training: full-batch gradient descent, lr 0.1, init N(0, 1/32) (std 1/sqrt(width)), 20000 steps
-    (full), logged every 500;
-  - Fig. 1 grid: lam in {1e-4, 3e-4, 1e-3, 3e-3, 1e-2}, sigma in {0, 0.05, 0.1, 0.2, 0.5}, 3 seeds;
-    the heat map shows the seed mean of sum_{j>K} s_j^2 / sum_j s_j^2 for W_1..W_{L-1} (W_L has K
-    rows, so its distance is 0);
-  - Fig. 3 / 5: lam = 1e-3, sigma = 0.1; Fig. 3 uses 100 initialisations (full; the paper's 100),
+  - training: full-batch gradient descent, lr 0.2, init N(0, 1/32) (std 1/sqrt(width)), 20000 steps
+    (full; 6000 quick), logged every 500. Weight components outside the data's span decay like
+    (1 - lr lam)^t, so a run is near its limit only once lr lam t >> 1: the lam grid starts at 1e-3
+    (lr lam t = 4 at full size); at lam >= 3e-2 the network collapses to a near-zero output;
+  - Fig. 1 grid: lam in {1e-3, 2e-3, 3e-3, 5e-3, 1e-2}, sigma in {0, 0.1, 0.2, 0.3, 0.5}, 3 seeds
+    (quick: lam {1e-3, 3e-3, 1e-2}, sigma {0, 0.1, 0.3, 0.5}, 2 seeds); the heat map shows the seed
+    mean of sum_{j>K} s_j^2 / sum_j s_j^2 for W_1..W_{L-1} (W_L has K rows, so its distance is 0);
+  - Fig. 3 / 5: lam = 3e-3, sigma = 0.3; Fig. 3 uses 100 initialisations (the paper's 100; also at quick size),
     Fig. 5 one initialisation, Gram matrices Z_l^T Z_l of the pre-activations at 6 times.
 """
 
@@ -47,7 +49,7 @@ class MLPSpec:
     n: int = 10
     activation: str = "relu"
     loss: str = "mse"
-    lr: float = 0.1
+    lr: float = 0.2
     init_scale: float = 32**-0.5
     steps: int = 20000
     log_every: int = 500
@@ -168,8 +170,8 @@ def _spec(size: str, **kw) -> MLPSpec:
 # ------------------------------------------------------------------------------------------------
 
 def _fig1_grid(size: str):
-    return {"full": ([1e-4, 3e-4, 1e-3, 3e-3, 1e-2], [0.0, 0.05, 0.1, 0.2, 0.5], 3),
-            "quick": ([1e-4, 1e-3, 1e-2], [0.0, 0.1, 0.5], 2),
+    return {"full": ([1e-3, 2e-3, 3e-3, 5e-3, 1e-2], [0.0, 0.1, 0.2, 0.3, 0.5], 3),
+            "quick": ([1e-3, 3e-3, 1e-2], [0.0, 0.1, 0.3, 0.5], 2),
             "smoke": ([1e-3, 1e-2], [0.0, 0.5], 1)}[size]
 
 
@@ -207,7 +209,7 @@ def _fig1_summary(data: Data) -> str:
           description="MLPs on K=10 Gaussian clusters (std sigma) trained with weight decay lam: distance of "
                       "each trained weight matrix to rank K over a (lam, sigma) grid (heat maps).",
           compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=60, est_seconds_full=400)
+          est_seconds_quick=10, est_seconds_full=80)
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -250,11 +252,11 @@ register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
 # Fig. 3: TCV and other per-layer quantities over training, many initialisations
 # ------------------------------------------------------------------------------------------------
 
-FIG3_LAM, FIG3_SIGMA = 1e-3, 0.1
+FIG3_LAM, FIG3_SIGMA = 3e-3, 0.3
 
 
 def _fig3_inits(size: str) -> int:
-    return {"full": 100, "quick": 20, "smoke": 2}[size]
+    return {"full": 100, "quick": 100, "smoke": 2}[size]
 
 
 def _fig3_settings(size: str) -> dict:
@@ -271,7 +273,8 @@ def _fig3_compute(data: Data) -> None:
     rows = []
     for t, step in enumerate(res["steps"]):
         for p in range(P):
-            rows.append({"step": int(step), "init": p, "layer": "", "metric": "loss", "value": float(res["loss"][t, p])})
+            rows.append({"step": int(step), "init": p, "layer": "", "metric": "loss",
+                         "value": float(res["loss"][t, p])})
             for l in range(spec.L - 1):
                 for m in ("tcv", "tcv_norm"):
                     rows.append({"step": int(step), "init": p, "layer": f"H{l + 2}", "metric": m,
@@ -302,9 +305,10 @@ def _fig3_summary(data: Data) -> str:
 
 @register("zangrando-fig3", paper=PAPER, figure="Fig. 3",
           description="MLP on Gaussian clusters: loss, TCV and distance of weights to rank K averaged over the "
-                      "intermediate layers during training (mean and min-max band over initialisations); TCV per layer.",
+                      "intermediate layers during training (mean and min-max band over initialisations); "
+                      "TCV per layer.",
           compute=_fig3_compute, summarize=_fig3_summary, settings=_fig3_settings,
-          est_seconds_quick=40, est_seconds_full=300)
+          est_seconds_quick=30, est_seconds_full=80)
 def _fig3_plot(out_dir, data: Data):
     plt = C.plt()
     res = data.extra["res"]
@@ -313,12 +317,12 @@ def _fig3_plot(out_dir, data: Data):
     C.band(axes[0], s, res["loss"].T, spread="minmax", log=True)
     axes[0].set_title("loss")
     C.band(axes[1], s, np.nanmean(res["tcv_norm"], axis=2).T, spread="minmax", log=True)
-    axes[1].set_title("normalised TCV, mean over intermediate layers")
+    axes[1].set_title("normalised TCV (mean over layers)")
     C.band(axes[2], s, np.nanmean(res["dist_rank"][:, :, :-1], axis=2).T, spread="minmax", log=True)
-    axes[2].set_title("distance of W_l to rank K, mean over l < L")
+    axes[2].set_title("dist. of W_l to rank K (mean, l < L)")
     for l in range(res["tcv"].shape[2]):
         C.band(axes[3], s, res["tcv"][:, :, l].T, spread="minmax", log=True, label=f"H{l + 2}")
-    axes[3].set_title("TCV of every intermediate layer")
+    axes[3].set_title("TCV per intermediate layer")
     axes[3].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("step")
@@ -366,8 +370,8 @@ def _block_ratio(G: np.ndarray, K: int, n: int) -> float:
 
 
 def _fig5_summary(data: Data) -> str:
-    return ("Gram matrices Z_l^T Z_l of one initialisation during training (lam = 1e-3, sigma = 0.1); "
-            "normalised TCV and the off-block share of the centred Gram.\n\n"
+    return (f"Gram matrices Z_l^T Z_l of one initialisation during training (lam = {FIG3_LAM}, sigma = {FIG3_SIGMA}); "
+            "normalised TCV and the off-block share of the Gram.\n\n"
             + C.md_table(data.table.to_dict("records"), ["step", "layer", "tcv_norm", "gram_block_ratio"])
             + "\nThe paper: a K-block structure (DNC1) emerges during training, deeper layers first.\n")
 
@@ -376,7 +380,7 @@ def _fig5_summary(data: Data) -> str:
           description="MLP on Gaussian clusters: emergence of the class-block structure of each layer's Gram "
                       "matrix Z_l^T Z_l during training.",
           compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
-          est_seconds_quick=20, est_seconds_full=60)
+          est_seconds_quick=5, est_seconds_full=10)
 def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     chosen = data.extra["chosen"]
