@@ -396,7 +396,7 @@ register("sukenik-fig2-resnet", paper=SUKENIK, figure="Fig. 2 (bottom row)",
                      "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
                      "singular values at convergence.",
          compute=_compute, summarize=_summary, settings=_settings("sukenik-fig2-resnet"),
-         est_seconds_quick=400, est_seconds_full=5 * 3600)(_plot_sukenik)
+         est_seconds_quick=550, est_seconds_full=5 * 3600)(_plot_sukenik)
 
 register("garrod-fig3", paper=GARROD, figure="Fig. 3",
          description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
