@@ -29,6 +29,7 @@ from . import dufm, metrics, results
 from .config import DUFMConfig
 
 GLOBAL_METRICS = ("loss", "fit", "reg")
+LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU (see Program._chunk_lanes)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Program:
         self.keys = jnp.stack([jax.random.PRNGKey(l.seed) for l in self.lanes])
         self.layers = layer_names(base.L)
         self._init = jax.jit(jax.vmap(self._init_lane))
-        self._chunk = jax.jit(jax.vmap(self._chunk_lane))
+        self._chunk = jax.jit(self._chunk_lanes)
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer = jax.jit(jax.vmap(self._layer_lane))
 
@@ -104,14 +105,35 @@ class Program:
         total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss)
         return total, (fit, reg)
 
+    def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
+        """All lanes' chunks in one program.
+
+        On an accelerator every lane is one vmapped batch. On a CPU, XLA's batched matmuls of these
+        small shapes are slow beyond a batch of 2 (K=10, n=50, width 30: 7.0k run-steps/s for a
+        vmapped batch of 10, 11.3k for `lax.map` over batches of 2, 10.9k for one unbatched lane), so
+        lanes run as `lax.map` over vmapped pairs, and a single lane unbatched. Each lane's arithmetic
+        is the same either way (benchmarks/train_throughput.py measures it).
+        """
+        args = (state, lam_H, lam_W, lr)
+        one = lambda a: self._chunk_lane(*a)  # noqa: E731
+        P = len(self.lanes)
+        if P == 1:
+            return jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], args)))
+        batch = LANE_BATCH_CPU if jax.default_backend() == "cpu" else P
+        return jax.vmap(one)(args) if batch >= P else jax.lax.map(one, args, batch_size=batch)
+
     def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
         hyper = dufm.Hyper(lam_H, lam_W)
         opt = make_optimizer(self.base, lr)
+        plain_gd = self.base.optimizer.name == "sgd" and not self.base.optimizer.kwargs
 
         def step(s: LaneState, _):
             (loss, _aux), g = jax.value_and_grad(self._loss, has_aux=True)(s.params, hyper)
-            updates, opt_state = opt.update(g, s.opt_state, s.params)
-            params = optax.apply_updates(s.params, updates)
+            if plain_gd:  # the papers' update, without optax's bookkeeping (same arithmetic)
+                params, opt_state = jax.tree.map(lambda p, d: p - lr * d, s.params, g), s.opt_state
+            else:
+                updates, opt_state = opt.update(g, s.opt_state, s.params)
+                params = optax.apply_updates(s.params, updates)
             # A diverged lane's parameters turn NaN and stay NaN; only the first non-finite step is
             # recorded (a per-step select over every parameter would cost more than the step itself).
             ok = s.alive & jnp.isfinite(loss)
