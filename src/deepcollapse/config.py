@@ -39,12 +39,37 @@ class OptimizerConfig(BaseModel):
         return v
 
 
+class GaussianData(BaseModel):
+    """Fixed input data: K Gaussian clusters in R^dim (Zangrando et al. (2025), Fig. 1's synthetic data).
+
+    X (dim x N, columns class by class) = `deepcollapse.data.gaussian.gaussian_clusters(K, dim, n,
+    sigma, seed=seed, mean_scale=mean_scale)[0]`: centres of norm `mean_scale` in random directions,
+    within-class std `sigma` (sigma = 0: every sample is its class centre). `seed` is the data's
+    seed, independent of the run's initialisation seeds (every lane of a run sees the same X).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["gaussian"] = "gaussian"
+    dim: int = Field(..., ge=1, description="input dimension d_1")
+    sigma: float = Field(..., ge=0, description="within-class standard deviation")
+    mean_scale: float = Field(1.0, gt=0, description="norm of every cluster centre")
+    seed: int = Field(0, description="seed of the data (centres and noise)")
+
+
 class DUFMConfig(BaseModel):
     """One L-DUFM run, many seeds.
 
     Model (SPEC.md): Z_1 = W_1 H_1, H_{l+1} = act(Z_l), Z = W_L H_L, loss = fit(Z, Y)
     + lam_H/2 ||H_1||^2 + sum_l lam_l/2 ||W_l||^2. `width` gives d_1..d_L (H_1 is d_1 x N,
     W_l is d_{l+1} x d_l, d_{L+1} = K). Initial entries are N(0, init_scale^2).
+
+    With `data` set the model is an MLP (no biases) trained on fixed data: H_1 = X (data.dim x N,
+    see `GaussianData`) is given, not optimised, and lam_H is unused (ignored; it still may vary
+    between lanes but changes nothing). Then d_1 = data.dim and `width` gives only the hidden widths
+    d_2..d_L: one int for all, or a list of L-1 (W_1 is d_2 x dim; L = 1: no hidden widths, W_1 is
+    K x dim, an int `width` is ignored and a list must be empty). Each hidden width must be >= K;
+    data.dim may be anything >= 1. Fixed data needs balanced classes (`n`, not `class_sizes`).
+    `widths` is always d_1..d_L (with data: (dim, d_2, ..., d_L)).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,6 +91,8 @@ class DUFMConfig(BaseModel):
     dtype: Literal["float32", "float64"] = "float32"
     log_every: int = Field(500, description="steps between logged metrics (one compiled chunk)")
     rank_rtol: float = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
+    data: GaussianData | None = Field(
+        None, description="fixed input data H_1 = X (an MLP on data); None: free features H_1")
 
     @field_validator("K")
     @classmethod
@@ -142,12 +169,18 @@ class DUFMConfig(BaseModel):
                 raise ValueError("give either n (balanced) or class_sizes (imbalanced), not both")
         if self.class_sizes is not None and len(self.class_sizes) != self.K:
             raise ValueError(f"class_sizes: need K={self.K} sizes, got {len(self.class_sizes)}")
-        widths = self.widths
-        if len(widths) != self.L:
-            raise ValueError(f"width: need one int or L={self.L} widths, got {len(widths)}")
-        if min(widths) < self.K:
+        if self.data is not None and self.class_sizes is not None:
+            raise ValueError("data: fixed data needs balanced classes; give n, not class_sizes")
+        if self.data is None:
+            widths, need, what = self.widths, self.L, "widths d_1..d_L"
+        else:
+            widths, need, what = self.hidden_widths, self.L - 1, "hidden widths d_2..d_L (d_1 = data.dim)"
+        if len(widths) != need:
+            raise ValueError(f"width: need one int or {need} {what}, got {len(widths)}")
+        if widths and min(widths) < self.K:
             raise ValueError(
-                f"width: every layer needs width >= K={self.K} so the output can reach rank K, got {list(widths)}"
+                f"width: every {'hidden ' if self.data is not None else ''}layer needs width >= K={self.K} "
+                f"so the output can reach rank K, got {list(widths)}"
             )
         lams = self.lams_W
         if len(lams) != self.L:
@@ -171,8 +204,15 @@ class DUFMConfig(BaseModel):
         return sum(self.sizes)
 
     @property
+    def hidden_widths(self) -> tuple[int, ...]:
+        """d_2..d_L as `width` gives them with fixed data (L-1 values; an int is repeated)."""
+        return (self.width,) * (self.L - 1) if isinstance(self.width, int) else tuple(self.width)
+
+    @property
     def widths(self) -> tuple[int, ...]:
-        """d_1..d_L."""
+        """d_1..d_L (with fixed data: (data.dim, d_2, ..., d_L))."""
+        if self.data is not None:
+            return (self.data.dim, *self.hidden_widths)
         return (self.width,) * self.L if isinstance(self.width, int) else tuple(self.width)
 
     @property
@@ -185,14 +225,24 @@ class DUFMConfig(BaseModel):
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
 
     def shape_key(self) -> str:
-        """Hash of everything but the lane fields and seeds: configs with equal keys share one program."""
-        d = self.model_dump(mode="json", exclude={*LANE_FIELDS, "seeds"})
+        """Hash of everything but the lane fields and seeds: configs with equal keys share one program.
+
+        `data` is part of the key as a whole (not only its dim): one program holds one data matrix X.
+        """
+        d = self._dump(exclude={*LANE_FIELDS, "seeds"})
         d["lams_W_len"] = self.L
         return _hash(d)
 
     def run_id(self) -> str:
         """Content hash of the whole config: the run's id and results folder name."""
-        return _hash(self.model_dump(mode="json"))
+        return _hash(self._dump())
+
+    def _dump(self, exclude=None) -> dict:
+        """The JSON dump that is hashed; `data` is left out when None, so free-feature ids stay as before."""
+        d = self.model_dump(mode="json", exclude=exclude)
+        if d.get("data", 0) is None:
+            del d["data"]
+        return d
 
 
 def _hash(d: dict) -> str:
