@@ -78,10 +78,10 @@ class DUFMConfig(BaseModel):
     n: int | None = Field(None, description="samples per class (balanced); or give class_sizes")
     class_sizes: tuple[int, ...] | None = Field(None, description="samples of each class (imbalanced)")
     L: int = Field(4, description="number of weight layers W_1..W_L")
-    width: int | tuple[int, ...] = Field(30, description="d_1..d_L: one int for all, or a list of L")
+    width: int | tuple[int, ...] = Field(30, description="d_1..d_L: one int for all, or a list of L (with data: d_2..d_L, L-1 values)")
     activation: Literal["relu", "linear"] = "relu"
     loss: Literal["mse", "ce"] = "mse"
-    lam_H: float = Field(0.004, description="weight decay on the free features H_1")
+    lam_H: float = Field(0.004, description="weight decay on the free features H_1 (unused with data)")
     lam_W: float | tuple[float, ...] = Field(0.004, description="weight decay of W_1..W_L: one or L values")
     init_scale: float = Field(0.3, description="std of the Gaussian initialisation of every factor")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
@@ -172,11 +172,11 @@ class DUFMConfig(BaseModel):
         if self.data is not None and self.class_sizes is not None:
             raise ValueError("data: fixed data needs balanced classes; give n, not class_sizes")
         if self.data is None:
-            widths, need, what = self.widths, self.L, "widths d_1..d_L"
+            widths, need = self.widths, f"L={self.L} widths"
         else:
-            widths, need, what = self.hidden_widths, self.L - 1, "hidden widths d_2..d_L (d_1 = data.dim)"
-        if len(widths) != need:
-            raise ValueError(f"width: need one int or {need} {what}, got {len(widths)}")
+            widths, need = self.hidden_widths, f"L-1={self.L - 1} hidden widths d_2..d_L (d_1 = data.dim)"
+        if len(widths) != (self.L if self.data is None else self.L - 1):
+            raise ValueError(f"width: need one int or {need}, got {len(widths)}")
         if widths and min(widths) < self.K:
             raise ValueError(
                 f"width: every {'hidden ' if self.data is not None else ''}layer needs width >= K={self.K} "

@@ -6,6 +6,10 @@ of a `lax.scan` over `log_every` gradient steps (one "chunk"), then the layer me
 Python only loops over chunks, checkpointing after each, so a stopped run resumes from its last
 chunk and reproduces the uninterrupted numbers exactly.
 
+With `cfg.data` set the same engine trains an MLP (no biases) on fixed data: H_1 = X is built once
+(`input_data`), left out of the parameters and passed to the forward pass; "H1" is still logged
+(its metrics are those of the data, e.g. TCV(X)).
+
 Training is the papers' full-batch gradient descent (Súkeník et al. Sec. 5; Garrod & Keating Sec. 5):
 `optax.sgd` without momentum by default, any Optax optimizer by name as an option. A lane whose loss
 becomes NaN or inf is marked diverged at that step; its later metrics are NaN and it is reported as
@@ -14,6 +18,7 @@ diverged, never plotted as a number.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -57,6 +62,27 @@ def make_optimizer(cfg: DUFMConfig, lr) -> optax.GradientTransformation:
     return optax.inject_hyperparams(getattr(optax, cfg.optimizer.name))(learning_rate=lr, **cfg.optimizer.kwargs)
 
 
+def input_data(cfg: DUFMConfig) -> np.ndarray | None:
+    """The fixed data X (d_1 x N, columns class by class, in cfg.dtype) of a config; None for free features.
+
+    `gaussian_clusters(K, data.dim, n, data.sigma, seed=data.seed, mean_scale=data.mean_scale)`
+    (Zangrando et al. (2025), Fig. 1's synthetic data; see `deepcollapse.data.gaussian`).
+    """
+    if cfg.data is None:
+        return None
+    return _gaussian_data(cfg.data, cfg.K, cfg.n, cfg.dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_data(data, K: int, n: int, dtype: str) -> np.ndarray:
+    from .data.gaussian import gaussian_clusters
+
+    X, _ = gaussian_clusters(K, data.dim, n, data.sigma, seed=data.seed, mean_scale=data.mean_scale,
+                             dtype=np.dtype(dtype))
+    X.setflags(write=False)
+    return X
+
+
 def group_configs(configs: Sequence[DUFMConfig]) -> list[list[int]]:
     """Indices of configs grouped by shape key, in first-seen order: each group is one program."""
     groups: dict[str, list[int]] = {}
@@ -82,6 +108,8 @@ class Program:
         self.dtype = jnp.dtype(base.dtype)
         self.y = dufm.labels(base.sizes)
         self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)
+        X = input_data(base)  # equal for every config of the program (data is in the shape key)
+        self.X = None if X is None else jnp.asarray(X, self.dtype)
         cfg_of = [self.configs[l.config_index] for l in self.lanes]
         self.lam_H = jnp.asarray([c.lam_H for c in cfg_of], self.dtype)
         self.lam_W = jnp.asarray([c.lams_W for c in cfg_of], self.dtype)
@@ -97,12 +125,12 @@ class Program:
     # ---- per-lane pure functions ------------------------------------------------------------------
     def _init_lane(self, key, scale, lr) -> LaneState:
         b = self.base
-        params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype)
+        params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype, free_features=self.X is None)
         opt_state = make_optimizer(b, lr).init(params)
         return LaneState(params, opt_state, jnp.bool_(True), jnp.int32(-1), jnp.int32(0))
 
     def _loss(self, params, hyper):
-        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
         return total, (fit, reg)
 
     def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
@@ -146,8 +174,8 @@ class Program:
     def _terms_lane(self, params, lam_H, lam_W):
         """Loss terms and every layer's features [H_1..H_L, Z_1..Z_L] of one lane."""
         hyper = dufm.Hyper(lam_H, lam_W)
-        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss)
-        Hs, Zs = dufm.forward(params, self.base.activation)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
+        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
     def _layer_lane(self, F) -> dict:
@@ -332,8 +360,9 @@ def _save_checkpoint(path: Path, chunk: int, state: LaneState, logs: dict) -> No
 
 
 def final_features(params: dict, cfg: DUFMConfig):
-    """(Hs, Zs) of one lane's parameters."""
-    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation)
+    """(Hs, Zs) of one lane's parameters (with fixed data, H_1 = `input_data(cfg)`)."""
+    X = input_data(cfg)
+    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation, None if X is None else jnp.asarray(X))
 
 
 DNC_NC2_TOL = 0.25  # NC2 distance (in [0, 2]) below which a layer's class means count as the DNC frame
@@ -347,7 +376,9 @@ def dnc_verdict(params: dict, cfg: DUFMConfig, nc2_tol: float = DNC_NC2_TOL) -> 
     al.), and K-1 after centring for the linear or cross-entropy models, whose DNC has a simplex ETF
     (Garrod & Keating). The post-activation layers H_2..H_L and the output must moreover be that frame
     up to NC2 distance `nc2_tol` (H_1 is not passed through a ReLU and is checked for rank only).
-    A lower-rank solution (e.g. the SRG solution, rank r < K before the last ReLU) fails the rank test.
+    With fixed data (`cfg.data`) H_1 is the data, not learned: its rank and NC2 are reported but do
+    not enter `found_dnc`. A lower-rank solution (e.g. the SRG solution, rank r < K before the last
+    ReLU) fails the rank test.
     Returns {"ranks": {layer: rank of the uncentred class means}, "found_dnc": bool, "report": ...}.
     """
     Hs, Zs = final_features(params, cfg)
@@ -359,7 +390,7 @@ def dnc_verdict(params: dict, cfg: DUFMConfig, nc2_tol: float = DNC_NC2_TOL) -> 
     rest = metrics.dnc_report(means[1:], kind, rtol=cfg.rank_rtol, nc2_tol=nc2_tol)
     return {
         "ranks": {n: int(metrics.numerical_rank(M, cfg.rank_rtol)) for n, M in zip(names, means)},
-        "found_dnc": bool(head["found_dnc"] and rest["found_dnc"]),
+        "found_dnc": bool((cfg.data is not None or head["found_dnc"]) and rest["found_dnc"]),
         "nc2": dict(zip(names, [*head["nc2"], *rest["nc2"]])),
     }
 

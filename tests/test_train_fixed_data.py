@@ -1,0 +1,137 @@
+"""The engine on fixed data (an MLP, H_1 = X given, not optimised): the loss is the L-DUFM loss with
+H1=X, only the weights move, the data's metrics are logged, and resumption is exact."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from deepcollapse import dufm, metrics
+from deepcollapse.config import DUFMConfig, GaussianData
+from deepcollapse.data.gaussian import gaussian_clusters
+from deepcollapse.train import Program, dnc_verdict, final_features, group_configs, input_data, train
+
+DATA = dict(dim=4, sigma=0.2, mean_scale=2.0, seed=3)
+TINY = dict(K=3, n=4, L=3, width=5, lam_H=0.01, lam_W=0.01, lr=0.2, init_scale=0.5,
+            steps=40, log_every=20, dtype="float64", data=DATA)
+
+
+def _X(cfg):
+    d = cfg.data
+    return gaussian_clusters(cfg.K, d.dim, cfg.n, d.sigma, seed=d.seed, mean_scale=d.mean_scale)[0]
+
+
+def _hyper(cfg):
+    return dufm.hyper(cfg.lam_H, cfg.lam_W, cfg.L)
+
+
+def test_config_shapes_and_data_matrix():
+    cfg = DUFMConfig(**TINY, seeds=1)
+    assert cfg.widths == (4, 5, 5) and cfg.hidden_widths == (5, 5)
+    assert isinstance(cfg.data, GaussianData)
+    np.testing.assert_array_equal(input_data(cfg), _X(cfg))
+    assert input_data(DUFMConfig(**(TINY | {"dtype": "float32"}))).dtype == np.float32
+    assert input_data(DUFMConfig(K=3, n=2, L=2, width=4)) is None
+    params = Program([cfg]).init().params
+    assert set(params) == {"W"}
+    assert [w.shape[1:] for w in params["W"]] == [(5, 4), (5, 5), (3, 5)]
+    one = DUFMConfig(**(TINY | {"L": 1, "lam_W": 0.01}))
+    assert one.widths == (4,) and Program([one]).init().params["W"][0].shape[1:] == (3, 4)
+
+
+def test_logged_loss_equals_dufm_loss_with_data():
+    cfg = DUFMConfig(**TINY, seeds=[0, 1])
+    res = train(cfg)
+    X, Y = jnp.asarray(_X(cfg)), jnp.asarray(dufm.one_hot(cfg.sizes))
+    for p in range(2):
+        params = jax.tree.map(jnp.asarray, res.lane_params(p))
+        total, fit, reg = dufm.loss_terms(params, Y, _hyper(cfg), cfg.activation, cfg.loss, H1=X)
+        assert res.logs["loss"][-1, p] == pytest.approx(float(total), rel=1e-12)
+        assert res.logs["fit"][-1, p] == pytest.approx(float(fit), rel=1e-12)
+        assert float(reg[0]) == 0.0  # no H1 term: lam_H is unused
+    # lam_H changes nothing with data
+    other = train(DUFMConfig(**(TINY | {"lam_H": 0.5}), seeds=[0, 1]))
+    np.testing.assert_array_equal(other.logs["loss"], res.logs["loss"])
+
+
+def test_one_step_is_gradient_descent_on_weights_only():
+    cfg = DUFMConfig(**(TINY | {"steps": 1, "log_every": 1}), seeds=[0])
+    prog = Program([cfg])
+    W0 = jax.tree.map(lambda a: a[0], prog.init().params)
+    res = train(cfg)
+    X, Y = jnp.asarray(_X(cfg)), jnp.asarray(dufm.one_hot(cfg.sizes))
+    g = jax.grad(dufm.total_loss)(W0, Y, _hyper(cfg), cfg.activation, cfg.loss, X)
+    assert set(g) == {"W"} and set(res.lane_params(0)) == {"W"}
+    for w0, gw, w1 in zip(W0["W"], g["W"], res.lane_params(0)["W"]):
+        assert float(jnp.abs(gw).max()) > 0
+        np.testing.assert_allclose(w1, w0 - cfg.lr * gw, rtol=1e-12, atol=1e-15)
+    Hs, _ = final_features(res.lane_params(0), cfg)
+    np.testing.assert_array_equal(np.asarray(Hs[0]), _X(cfg))  # the data is not changed
+
+
+def test_sigma_zero_data_has_zero_tcv_and_positive_sigma_matches_direct():
+    zero = train(DUFMConfig(**(TINY | {"data": DATA | {"sigma": 0.0}}), seeds=1))
+    assert np.all(np.abs(zero.logs["H1/tcv"]) < 1e-20)
+    cfg = DUFMConfig(**TINY, seeds=1)
+    res = train(cfg)
+    want = float(metrics.tcv(_X(cfg), dufm.labels(cfg.sizes), cfg.K))
+    assert want > 0
+    np.testing.assert_allclose(res.logs["H1/tcv"], want, rtol=1e-12)
+    Hs, Zs = dufm.forward(res.lane_params(0), cfg.activation, _X(cfg))
+    y = dufm.labels(cfg.sizes)
+    assert res.logs["Z3/tcv"][-1, 0] == pytest.approx(float(metrics.tcv(Zs[2], y, 3)), rel=1e-10)
+    assert set(dnc_verdict(res.lane_params(0), cfg)["ranks"]) == {"H1", "H2", "H3", "Z"}
+
+
+def test_short_run_lowers_the_loss():
+    res = train(DUFMConfig(**TINY, seeds=2))
+    assert np.all(res.logs["loss"][-1] < 0.9 * res.logs["loss"][0])
+    np.testing.assert_allclose(res.logs["loss"], res.logs["fit"] + res.logs["reg"], rtol=1e-12)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    cfg = DUFMConfig(**TINY, seeds=2)
+    full = train(cfg)
+    part = train(cfg, out=tmp_path, max_chunks=1)
+    assert not part.complete
+    resumed = train(cfg, out=tmp_path)
+    assert resumed.complete
+    np.testing.assert_array_equal(resumed.logs["loss"], full.logs["loss"])
+    for a, b in zip(resumed.lane_params(1)["W"], full.lane_params(1)["W"]):
+        np.testing.assert_array_equal(a, b)
+    again = train(cfg, out=tmp_path)  # read back from the finished folder
+    assert set(again.lane_params(0)) == {"W"}
+    np.testing.assert_array_equal(again.logs["loss"], full.logs["loss"])
+
+
+def test_data_is_part_of_the_program_key_and_ids_of_free_features_are_unchanged():
+    a = DUFMConfig(**TINY)
+    b = DUFMConfig(**(TINY | {"data": DATA | {"seed": 4}}))
+    c = DUFMConfig(**(TINY | {"lam_W": 0.02}))
+    assert group_configs([a, b, c]) == [[0, 2], [1]]
+    free = DUFMConfig(K=3, n=2, L=2, width=4)
+    assert "data" not in free.model_dump(mode="json", exclude_none=True)
+    assert free.run_id() == DUFMConfig(K=3, n=2, L=2, width=4, data=None).run_id()
+    assert a.run_id() != b.run_id()
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"class_sizes": (2, 3, 4), "n": None}, "data"),
+    ({"width": 2}, "width"),                       # hidden width < K
+    ({"width": (5, 2)}, "width"),                  # one hidden width < K
+    ({"width": (5, 5, 5)}, "width"),               # L = 3 needs L-1 = 2 hidden widths
+    ({"L": 1, "width": (5,), "lam_W": 0.01}, "width"),  # L = 1 has no hidden widths
+    ({"data": DATA | {"dim": 0}}, "dim"),
+    ({"data": DATA | {"sigma": -0.1}}, "sigma"),
+    ({"data": DATA | {"mean_scale": 0.0}}, "mean_scale"),
+    ({"data": DATA | {"kind": "mnist"}}, "kind"),
+])
+def test_bad_fixed_data_configs(bad, field):
+    with pytest.raises(ValidationError, match=field):
+        DUFMConfig(**(TINY | bad))
+
+
+def test_data_dim_below_K_is_allowed():
+    cfg = DUFMConfig(**(TINY | {"data": DATA | {"dim": 2}}))
+    assert cfg.widths == (2, 5, 5)
