@@ -1,8 +1,9 @@
 """Full-batch training of many L-DUFM lanes in one compiled program.
 
 A *lane* is one (config, seed) pair. Configs whose array shapes agree (`DUFMConfig.shape_key`) and
-that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: `jax.vmap` over lanes
-of a `lax.scan` over `log_every` gradient steps (one "chunk"), then the layer metrics of every lane.
+that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: a `lax.scan` over
+`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU `lax.map` over vmapped
+pairs, see `Program._chunk_lanes`), then the layer metrics of every lane.
 Python only loops over chunks, checkpointing after each, so a stopped run resumes from its last
 chunk and reproduces the uninterrupted numbers exactly.
 
@@ -33,7 +34,6 @@ import optax
 from . import dufm, metrics, results
 from .config import DUFMConfig
 
-GLOBAL_METRICS = ("loss", "fit", "reg")
 LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU (see Program._chunk_lanes)
 
 
