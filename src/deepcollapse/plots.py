@@ -8,6 +8,8 @@ count is written in the title), so no NaN or inf ever enters a plot as a number.
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -21,17 +23,55 @@ from .reference import reference_losses  # noqa: E402
 from .train import TrainResult, final_features  # noqa: E402
 
 
-def _band(ax, x, ys, label, log=False):
-    """Mean and 1-std band over seeds (columns); on a log axis the geometric mean and a 1-std band
-    of log10, so the band stays positive."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed), constrained layout."""
+    plt.rcParams["figure.constrained_layout.use"] = True  # room for colour bars and titles
+    return plt
+
+
+def band(ax, x, values, label: str | None = None, color=None, spread: str = "std", log: bool = False, **kw):
+    """Plot the mean over the rows of `values` (runs x len(x)) with a shaded band.
+
+    spread "std": mean +- 1 standard deviation (Súkeník et al., Fig. 2-3); "minmax": the min-max
+    range (Zangrando et al., Fig. 3). NaN entries (diverged runs) are ignored.
+    log: statistics of log10(values) (geometric mean, band of +-1 std in log10) on a log axis.
+    """
+    v = np.asarray(values, float)
+    if v.ndim == 1:
+        v = v[None, :]
     if log:
-        lg = np.log10(ys)
-        m, lo, hi = (10 ** (lg.mean(axis=1) + k * lg.std(axis=1)) for k in (0, -1, 1))
-    else:
-        m, sd = ys.mean(axis=1), ys.std(axis=1)
-        lo, hi = m - sd, m + sd
-    line, = ax.plot(x, m, label=label)
-    ax.fill_between(x, lo, hi, alpha=0.2, color=line.get_color())
+        with np.errstate(all="ignore"):
+            lv = np.log10(np.where(v > 0, v, np.nan))
+        ax.set_yscale("log")
+        return band(ax, x, lv, label=label, color=color, spread=spread, _exp10=True, **kw)
+    exp10 = kw.pop("_exp10", False)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(v, axis=0)
+        if spread == "std":
+            sd = np.nanstd(v, axis=0)
+            lo, hi = mean - sd, mean + sd
+        else:
+            lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
+    if exp10:
+        mean, lo, hi = 10**mean, 10**lo, 10**hi
+    (line,) = ax.plot(x, mean, label=label, color=color, **kw)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
+    return line
+
+
+def save_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, each atomically (temporary
+    name, then rename), close it, return the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
+    for path in paths:
+        tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    plt.close(fig)
+    return paths
 
 
 def class_mean_singular_values(res: TrainResult, lane: int) -> dict[str, np.ndarray]:
@@ -48,11 +88,11 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
     cfg = res.configs[0]
     lanes = [l.index for l in res.lanes if l.config_index == 0 and res.diverged_at[l.index] < 0]
     n_div = sum(1 for l in res.lanes if l.config_index == 0) - len(lanes)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.2))
     if lanes:
         steps = res.steps
         loss = res.logs["loss"][:, lanes]
-        _band(axes[0], steps, loss, "training loss", log=True)
+        band(axes[0], steps, loss.T, "training loss", log=True)
         for (label, value), ls in zip(reference_losses(cfg).items(), ("--", ":", "-.")):
             axes[0].axhline(value, color="k", ls=ls, lw=1, label=f"{label} = {value:.4f}")
         axes[0].set_yscale("log")
@@ -62,7 +102,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
         for l in range(1, cfg.L + 1):
             v = res.logs[f"H{l}/nc1_trace"][:, lanes]
             ok = np.all(np.isfinite(v) & (v > 0), axis=1)
-            _band(axes[1], steps[ok], v[ok], f"layer {l}", log=True)
+            band(axes[1], steps[ok], v[ok].T, f"layer {l}", log=True)
         axes[1].set_yscale("log")
         axes[1].set_xlabel("step")
         axes[1].set_ylabel(r"DNC1: tr$\Sigma_W$ / tr$\Sigma_B$")
@@ -71,7 +111,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
         for key in svs[0]:
             S = np.stack([s[key] for s in svs], axis=1)
             S = (S / S[:1]).clip(min=1e-12)  # below 1e-12 of the largest: numerically zero
-            _band(axes[2], np.arange(1, S.shape[0] + 1), S, key, log=True)
+            band(axes[2], np.arange(1, S.shape[0] + 1), S.T, key, log=True)
         axes[2].set_yscale("log")
         axes[2].set_xlabel("index")
         axes[2].set_ylabel(r"$s_j / s_1$ of class means")
@@ -81,18 +121,4 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
     if n_div:
         title += f" ({n_div} diverged, not shown)"
     fig.suptitle(title)
-    fig.tight_layout()
-    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    for p in paths:
-        _save(fig, p)
-    plt.close(fig)
-    return paths
-
-
-def _save(fig, path: Path) -> None:
-    """Save a figure atomically (temporary name, then rename)."""
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
+    return save_figure(fig, out_dir, name)

@@ -10,61 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-
-def plt():
-    """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    pyplot.rcParams["figure.constrained_layout.use"] = True  # room for colour bars and titles
-    return pyplot
-
-
-def save_figure(fig, out_dir: Path, stem: str) -> list[Path]:
-    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, close it, return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
-    plt().close(fig)
-    return paths
-
-
-def band(ax, x, values, label: str | None = None, color=None, spread: str = "std", log: bool = False, **kw):
-    """Plot the mean over the rows of `values` (runs x len(x)) with a shaded band.
-
-    spread "std": mean +- 1 standard deviation (Súkeník et al., Fig. 2-3); "minmax": the min-max
-    range (Zangrando et al., Fig. 3). NaN entries (diverged runs) are ignored.
-    log: statistics of log10(values) (geometric mean, band of +-1 std in log10) on a log axis.
-    """
-    v = np.asarray(values, float)
-    if v.ndim == 1:
-        v = v[None, :]
-    if log:
-        with np.errstate(all="ignore"):
-            lv = np.log10(np.where(v > 0, v, np.nan))
-        ax.set_yscale("log")
-        return band(ax, x, lv, label=label, color=color, spread=spread, _exp10=True, **kw)
-    exp10 = kw.pop("_exp10", False)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(v, axis=0)
-            if spread == "std":
-                sd = np.nanstd(v, axis=0)
-                lo, hi = mean - sd, mean + sd
-            else:
-                lo, hi = np.nanmin(v, axis=0), np.nanmax(v, axis=0)
-    if exp10:
-        mean, lo, hi = 10**mean, 10**lo, 10**hi
-    (line,) = ax.plot(x, mean, label=label, color=color, **kw)
-    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.25, lw=0)
-    return line
+from deepcollapse.plots import band, save_figure  # noqa: F401  (shared with the training figure)
+from deepcollapse.plots import pyplot as plt  # noqa: F401
 
 
 def heatmap(ax, M, title: str, cmap: str = "viridis", symmetric: bool = False):

@@ -24,13 +24,10 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def plot_ratio(rows: list[dict], path: Path, lam: float, n: int) -> None:
-    """L_SRG / L_DNC against r, one curve per L (Súkeník et al., Fig. 3 left)."""
-    import matplotlib
+    """L_SRG / L_DNC against r, one curve per L (Súkeník et al., Fig. 3 left); PNG and PDF."""
+    from deepcollapse.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    fig, ax = pyplot().subplots(figsize=(4.5, 3.5))
     for L in sorted({row["L"] for row in rows}):
         sel = sorted((row for row in rows if row["L"] == L), key=lambda row: row["r"])
         ax.plot([row["r"] for row in sel], [row["ratio"] for row in sel], "o-", label=f"L = {L}")
@@ -39,9 +36,7 @@ def plot_ratio(rows: list[dict], path: Path, lam: float, n: int) -> None:
     ax.set_ylabel(r"$\mathcal{L}_{SRG} / \mathcal{L}_{DNC}$")
     ax.set_title(f"lambda = {lam:g}, n = {n}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    save_figure(fig, path.parent, path.stem)
 
 
 @app.command("srg-ratio")
