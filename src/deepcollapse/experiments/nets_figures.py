@@ -50,7 +50,6 @@ records them):
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +151,6 @@ def _settings(name: str):
 # Reference losses
 # ------------------------------------------------------------------------------------------------
 
-def _triangular_r(K: int) -> int | None:
-    r = int(round((1 + math.sqrt(1 + 8 * K)) / 2))
-    return r if r * (r - 1) // 2 == K else None
-
-
 def reference_losses(cfg, n: int) -> dict:
     """The analytic losses a run is compared with (module docstring); None where undefined.
 
@@ -165,24 +159,13 @@ def reference_losses(cfg, n: int) -> dict:
     linear DNC optimum and the Eq. (5) pair optimum at lam_geo = (lam_H prod lam_l)^(1/(L+1)) (Garrod
     & Keating, Lemma 1 reduced loss; Theorem 1; Theorem 7 for the ReLU lower bound). Standard: none.
     """
+    from deepcollapse.reference import reference_losses_for
+
     out = {"L_DNC": None, "L_SRG": None, "L_lowrank": None}
-    lams = list(cfg.lams_W)
-    if cfg.reg != "dufm" or cfg.lam_H_value <= 0 or min(lams) <= 0:
+    if cfg.reg != "dufm":
         return out
-    if cfg.loss == "mse":
-        from deepcollapse.theory.mse import dnc_loss
-        from deepcollapse.theory.srg import srg_loss
-
-        out["L_DNC"] = float(dnc_loss(cfg.K, cfg.L, n, cfg.lam_H_value, lams)[0])
-        r = _triangular_r(cfg.K)
-        if r is not None and r >= 3 and cfg.L >= 2 and cfg.activation == "relu":
-            out["L_SRG"] = float(srg_loss(r, cfg.L, n, cfg.lam_H_value, lams)[0])
-    else:
-        from deepcollapse.theory.ce import dnc_structure, optimal_scale, pair_structure
-
-        lam_geo = math.exp((math.log(cfg.lam_H_value) + sum(math.log(x) for x in lams)) / (cfg.L + 1))
-        out["L_DNC"] = float(optimal_scale(dnc_structure(cfg.K), cfg.L, lam_geo, n=n)[1])
-        out["L_lowrank"] = float(optimal_scale(pair_structure(cfg.K), cfg.L, lam_geo, n=n)[1])
+    out.update(reference_losses_for(cfg.K, cfg.L, [n] * cfg.K, cfg.lam_H_value, list(cfg.lams_W), cfg.loss,
+                                    cfg.activation))
     return out
 
 
