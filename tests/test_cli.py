@@ -91,3 +91,10 @@ def test_reference_losses_ce_depend_on_the_geometric_mean_of_the_lams_only():
     m = reference_losses_for(10, 4, [5] * 10, 0.004, 0.004, "mse", "relu")
     assert set(m) == {"L_DNC", "L_SRG"} and m["L_SRG"] < m["L_DNC"]
     assert "L_SRG" not in reference_losses_for(10, 4, [5] * 10, 0.004, 0.004, "mse", "linear")
+
+
+def test_reproduce_without_the_data_is_a_clear_error(tmp_path):
+    r = runner.invoke(app, ["reproduce", "garrod-fig7", "--smoke", "--out", str(tmp_path / "out")],
+                      env={"DEEPCOLLAPSE_DATA": str(tmp_path / "empty")})
+    assert r.exit_code == 2
+    assert "not found" in r.output and "DEEPCOLLAPSE_DATA" in r.output

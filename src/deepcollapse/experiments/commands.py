@@ -69,6 +69,16 @@ def register(app: typer.Typer) -> typer.Typer:
         except NotImplementedError as e:
             typer.echo(f"not implemented: {e}", err=True)
             raise typer.Exit(2) from e
+        except ModuleNotFoundError as e:
+            extra = {"flax": "nets", "ray": "dist"}.get((e.name or "").split(".")[0])
+            if extra is None:
+                raise
+            typer.echo(f"error: {name} needs the optional package {e.name!r}: pip install 'deepcollapse[{extra}]'",
+                       err=True)
+            raise typer.Exit(2) from e
+        except FileNotFoundError as e:  # a data set that is not on disk (the message says where to put it)
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from e
         typer.echo((d / "summary.md").read_text())
         typer.echo(f"wrote {d}")
 
