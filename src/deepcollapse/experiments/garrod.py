@@ -107,14 +107,24 @@ def _fig1_settings(size: str) -> dict:
             "steps": _steps(size)[0], "activation": "linear", "loss": "ce", "shown": "lowest final loss"}
 
 
+def _record_best_run(data: Data) -> None:
+    """The lowest-loss run's row and its final class-mean logit matrix, into data.extra."""
+    best_cfg, row = _best(data)
+    data.extra["best"] = row
+    data.extra["logits"] = _logit_means(data, best_cfg, row)
+
+
+def _best_run_line(data: Data, note: str = "") -> str:
+    return (f"- best run (seed {int(data.extra['best']['seed'])}): class-mean logit matrix rank "
+            f"{_rank(data.extra['logits'])}{note}")
+
+
 def _fig1_compute(data: Data) -> None:
     from deepcollapse.theory.ce import ce_compare
 
     cfg = data.configs[0]
     data.extra["theory"] = ce_compare(cfg.K, cfg.L, cfg.lam_H, cfg.n)
-    best_cfg, row = _best(data)
-    data.extra["best"] = row
-    data.extra["logits"] = _logit_means(data, best_cfg, row)
+    _record_best_run(data)
     data.table = data.points
 
 
@@ -125,8 +135,7 @@ def _fig1_lines(data: Data) -> dict:
 
 def _fig1_summary(data: Data) -> str:
     lines = _runs_summary(data, _fig1_lines(data))
-    lines.append(f"- best run (seed {int(data.extra['best']['seed'])}): class-mean logit matrix rank "
-                 f"{_rank(data.extra['logits'])} (DNC: 9, Eq. 5 pairs: 5)")
+    lines.append(_best_run_line(data, " (DNC: 9, Eq. 5 pairs: 5)"))
     lines.append("\nThe paper: gradient descent ends below the DNC loss, at a low-rank logit structure.")
     return "\n".join(lines) + "\n"
 
@@ -289,9 +298,7 @@ def _fig6_compute(data: Data) -> None:
 
     cfg = data.configs[0]
     data.extra["theory"] = relu_compare(cfg.K, cfg.L, cfg.lam_H, cfg.n)
-    best_cfg, row = _best(data)
-    data.extra["best"] = row
-    data.extra["logits"] = _logit_means(data, best_cfg, row)
+    _record_best_run(data)
     data.extra["svals"] = C.class_mean_svals_table(data)
     data.table = data.points
 
@@ -303,8 +310,7 @@ def _fig6_lines(data: Data) -> dict:
 
 def _fig6_summary(data: Data) -> str:
     lines = _runs_summary(data, _fig6_lines(data))
-    lines.append(f"- best run (seed {int(data.extra['best']['seed'])}): class-mean logit matrix rank "
-                 f"{_rank(data.extra['logits'])}")
+    lines.append(_best_run_line(data))
     lines.append("\nThe paper: the ReLU model also ends below the DNC bound, at a low-rank solution.")
     return "\n".join(lines) + "\n"
 
