@@ -94,9 +94,10 @@ def is_diagonally_superior(S: np.ndarray) -> bool:
 
 
 def numerical_rank(S: np.ndarray, rtol: float = 1e-10) -> int:
-    """Number of singular values above rtol * s_max."""
-    s = np.linalg.svd(np.asarray(S, np.float64), compute_uv=False)
-    return int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
+    """`metrics.numerical_rank` in float64 with the tight tolerance exact constructions allow."""
+    from deepcollapse.metrics import numerical_rank as rank
+
+    return int(rank(np.asarray(S, np.float64), rtol))
 
 
 def min_diag_superior_rank(K: int) -> int:
