@@ -97,9 +97,19 @@ def test_ratio_table_is_the_closed_form(root):
     assert row["ratio"] == pytest.approx(srg_loss(5, 4, 5, 0.004, 0.004)[0] / row["loss_dnc"], rel=1e-12)
 
 
-def test_not_implemented_experiment_raises(root):
-    with pytest.raises(NotImplementedError, match="zangrando-fig2"):
-        reproduce("zangrando-fig2", root, smoke=True)
+def test_not_implemented_experiment_raises_and_the_cli_exits_2(root, monkeypatch):
+    from typer.testing import CliRunner
+
+    from deepcollapse.cli import app
+    from deepcollapse.experiments import registry
+
+    monkeypatch.setitem(registry._REGISTRY, "test-missing", registry.Experiment(
+        name="test-missing", paper="-", figure="-", description="-", plot=lambda *a: [],
+        summarize=lambda d: "", not_implemented="the formula is not in the paper"))
+    with pytest.raises(NotImplementedError, match="formula is not in the paper"):
+        reproduce("test-missing", root, smoke=True)
+    res = CliRunner().invoke(app, ["reproduce", "test-missing", "--out", str(root)])
+    assert res.exit_code == 2 and "formula is not in the paper" in res.output
 
 
 def test_report_gathers_every_experiment(root):

@@ -1,13 +1,13 @@
 """Zangrando, Deidda, Brugiapaglia, Guglielmi, Tudisco, "Provable Emergence of Deep Neural Collapse and
-Low-Rank Bias in L2-Regularized Nonlinear Networks": Figures 1, 3, 5 (Fig. 2 is registered but not
-implemented, see below).
+Low-Rank Bias in L2-Regularized Nonlinear Networks": Figures 1, 2, 3, 5.
 
 These figures train an MLP on FIXED data (K Gaussian clusters, `deepcollapse.data.gaussian`): the
-L-DUFM with H_1 = X given and not optimised. The trainer `deepcollapse.train` optimises H_1, so this
-module has its own small loop (`train_mlp`): `jax.vmap` over lanes (lam, sigma, seed) of a
-`lax.scan` of full-batch gradient steps on `dufm.loss_terms(params_without_H1, Y, hyper, H1=X)`,
-metrics after every chunk. It should move into the engine (a `free_features=False` option of
-`DUFMConfig` with a data source), after which these experiments become ordinary sweeps.
+L-DUFM with H_1 = X given and not optimised. Fig. 2 runs on the engine (`DUFMConfig(data=...)` through
+`deepcollapse.sweep`: checkpoints, resume, stored points). Figs. 1, 3 and 5 still use this module's small
+loop (`train_mlp`): `jax.vmap` over lanes (lam, sigma, seed) of a `lax.scan` of full-batch gradient steps
+on `dufm.loss_terms(params_without_H1, Y, hyper, H1=X)`, metrics after every chunk; on the engine each
+sigma would be its own program (the data is part of the shape key) and Fig. 5's snapshots of the
+features during training have no engine counterpart yet.
 
 Settings the paper summary does not state, chosen here (also in `settings(size)`):
   - data: K = 10 clusters in R^32, n = 10 samples per class, centres uniform on the unit sphere,
@@ -22,7 +22,12 @@ Settings the paper summary does not state, chosen here (also in `settings(size)`
     (quick: lam {1e-3, 3e-3, 1e-2}, sigma {0, 0.1, 0.3, 0.5}, 2 seeds); the heat map shows the seed
     mean of sum_{j>K} s_j^2 / sum_j s_j^2 for W_1..W_{L-1} (W_L has K rows, so its distance is 0);
   - Fig. 3 / 5: lam = 3e-3, sigma = 0.3; Fig. 3 uses 100 initialisations (the paper's 100; also at quick size),
-    Fig. 5 one initialisation, Gram matrices Z_l^T Z_l of the pre-activations at 6 times.
+    Fig. 5 one initialisation, Gram matrices Z_l^T Z_l of the pre-activations at 6 times;
+  - Fig. 2 (its own settings, `_fig2_configs`): K = 10 clusters in R^100, n = 5 (d >= N, so the data can
+    be interpolated), sigma 0.1, L = 4, width 32, linear and ReLU, lam_W = delta / N (the fit summed over
+    samples), init std 0.1, lr 0.3, 80000 steps (quick 40000), 5 seeds (quick 2). The prediction is the
+    delta -> 0 limit s_i(Y X^+)^(1/L) (`deepcollapse.theory.interpolant`, derived there: exact for linear
+    networks; the project's copy of the paper does not state its formula).
 """
 
 from __future__ import annotations
@@ -228,24 +233,134 @@ def _fig1_plot(out_dir, data: Data):
 
 
 # ------------------------------------------------------------------------------------------------
-# Fig. 2: not implemented
+# Fig. 2: singular values of trained weights vs the delta -> 0 prediction
 # ------------------------------------------------------------------------------------------------
 
-def _unavailable(*_a, **_k):
-    raise NotImplementedError("zangrando-fig2 is not implemented")
+FIG2_DELTAS = (10.0, 2.0, 1.0, 0.1, 0.01)
+FIG2_DATA = dict(dim=100, sigma=0.1, seed=0)  # d = 100 >= N = 50: the clusters can be interpolated
+FIG2_ACTIVATIONS = ("linear", "relu")
 
 
-register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
-         description="Singular values of trained weights vs those the DNC1-optimal solution predicts for "
-                     "delta = 1/lam in {10, 2, 1, 0.1, 0.01} (NOT IMPLEMENTED, see `reproduce`).",
-         summarize=_unavailable, est_seconds_quick=0, est_seconds_full=0,
-         not_implemented=(
-             "the predicted singular values come from Zangrando et al.'s Theorem 'DNC1 optimal (feedforward)' "
-             "applied to their first-layer-regularised loss with delta = 1/lam (their eq. "
-             "'loss_regularized_on_1st_layer'); the project has only the paper's summary, which states neither "
-             "that loss nor the formula of the optimum, so the prediction cannot be computed faithfully. "
-             "Needed: the optimal per-layer singular values as a function of delta (a theory function), then "
-             "the training side is `zangrando.train_mlp`."))(_unavailable)
+def _fig2_configs(quick: bool, smoke: bool):
+    """One engine point (`DUFMConfig` with fixed data) per (activation, delta); lam_W = delta / N.
+
+    J_delta = 1/2 sum_i ||f(x_i) - y_i||^2 + delta/2 sum_l ||W_l||^2 is the engine's loss (mean fit)
+    times N with lam_W = delta / N (the paper's normalisation of the fit is not in our copy).
+    init 0.1 and lr 0.3: smaller inits (0.03) leave some linear runs at delta = 0.1 on a rank-6 critical
+    point; components of the weights outside the data's span decay like (1 - lr lam)^t, so delta = 0.01
+    (lam = 2e-4) needs lr lam t of a few: 40000 steps (quick) leave them at ~0.1 of the kept values.
+    """
+    from deepcollapse.config import DUFMConfig, GaussianData
+
+    size = "smoke" if smoke else ("quick" if quick else "full")
+    steps, log_every, seeds = {"full": (80000, 2000, 5), "quick": (40000, 2000, 2), "smoke": (20, 10, 1)}[size]
+    deltas = FIG2_DELTAS if size != "smoke" else (1.0, 0.01)
+    K, n = 10, 5
+    return [DUFMConfig(K=K, n=n, L=4, width=32, activation=act, loss="mse", lam_H=0.0, lam_W=delta / (K * n),
+                       init_scale=0.1, lr=0.3, steps=steps, log_every=log_every, seeds=seeds,
+                       data=GaussianData(**FIG2_DATA))
+            for act in FIG2_ACTIVATIONS for delta in deltas]
+
+
+def _fig2_settings(size: str) -> dict:
+    cfgs = _fig2_configs(size == "quick", size == "smoke")
+    c = cfgs[0]
+    return {"deltas": sorted({round(x.lam_W * x.N, 12) for x in cfgs}, reverse=True), "lam_W": "delta / N",
+            "data": f"gaussian_clusters(K=10, d={FIG2_DATA['dim']}, n=5, sigma={FIG2_DATA['sigma']}, "
+                    f"seed={FIG2_DATA['seed']})", "L": c.L, "width": 32, "activations": list(FIG2_ACTIVATIONS),
+            "init_scale": c.init_scale, "lr": c.lr, "steps": c.steps, "seeds": c.seeds,
+            "prediction": "s_i(Y X^+)^(1/L) for every layer (theory.interpolant.predicted_singular_values): "
+                          "the delta -> 0 limit, exact for linear networks, an upper bound on the cost for ReLU"}
+
+
+def _fig2_compute(data: Data) -> None:
+    import pandas as pd
+
+    from deepcollapse import dufm
+    from deepcollapse.theory.interpolant import min_weight_norm, predicted_singular_values
+    from deepcollapse.train import input_data
+
+    by_id = {c.run_id(): c for c in data.configs}
+    cfg0 = data.configs[0]
+    X, Y = input_data(cfg0), dufm.one_hot(cfg0.sizes)
+    pred = predicted_singular_values(X, Y, cfg0.L)
+    rows = []
+    for _, pt in data.points.iterrows():
+        cfg = by_id[pt["run_id"]]
+        delta = cfg.lam_W * cfg.N
+        params = C.lane_params(data.sweep_dir, pt["run_id"], pt["lane"])
+        for l, W in enumerate(params["W"], start=1):
+            s = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
+            for i, v in enumerate(s):
+                rows.append({"run_id": pt["run_id"], "lane": int(pt["lane"]), "activation": cfg.activation,
+                             "delta": delta, "seed": int(pt["seed"]),
+                             "layer": f"W{l}", "index": i + 1, "trained": float(v),
+                             "predicted": float(pred[i]) if i < len(pred) else 0.0,
+                             "final_loss": float(pt["loss"])})
+    data.table = pd.DataFrame(rows)
+    # J_delta / N of the exact minimum-norm interpolant (fit 0): what a run at delta can beat
+    data.extra["interpolant_loss"] = {c.lam_W * c.N: c.lam_W / 2 * min_weight_norm(X, Y, c.L) for c in data.configs}
+    data.extra["pred"] = pred
+
+
+def _fig2_rows(data: Data) -> list[dict]:
+    t = data.table
+    r = len(data.extra["pred"])
+    rows = []
+    order = {a: i for i, a in enumerate(FIG2_ACTIVATIONS)}
+    keys = sorted(t.groupby(["activation", "delta"]).groups, key=lambda k: (order[k[0]], -k[1]))
+    for act, delta in keys:
+        g = t[(t["activation"] == act) & (t["delta"] == delta)]
+        top = g[g["index"] <= r]
+        rel = np.abs(top["trained"] - top["predicted"]) / top["predicted"]
+        ranks = g.groupby(["seed", "layer"])["trained"].apply(  # numerical rank, rtol 1e-3 (0 for W = 0)
+            lambda s: int(np.sum(s.to_numpy() > max(1e-3 * s.max(), 1e-12))))
+        rows.append({"activation": act, "delta": f"{delta:g}", "final loss (mean)": g.groupby("seed")["final_loss"].first().mean(),
+                     "interpolant J/N": data.extra["interpolant_loss"][delta],
+                     "max rel. error top K": float(rel.max()), "mean rel. error top K": float(rel.mean()),
+                     "rank of W_l (min-max)": f"{ranks.min()}-{ranks.max()}"})
+    return rows
+
+
+def _fig2_summary(data: Data) -> str:
+    pred = data.extra["pred"]
+    return ("Singular values of the trained W_1..W_4 against the delta -> 0 prediction s_i(Y X^+)^(1/L) "
+            f"(predicted: {', '.join(C.fmt(v, 4) for v in pred)}), every seed and layer; relative errors over "
+            "the top K values. 'interpolant J/N' is the loss (engine units) of the exact minimum-norm "
+            "interpolating linear network at that delta.\n\n"
+            + C.md_table(_fig2_rows(data))
+            + "\nThe paper: the singular values converge to the predicted ones as delta -> 0. The prediction is "
+              "exact for linear networks (theory.interpolant); ReLU runs may end at a lower loss with other "
+              "singular values, which the table shows when they do.\n")
+
+
+@register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
+          description="Singular values of trained MLP weights (linear and ReLU, K=10 Gaussian clusters) vs the "
+                      "delta -> 0 prediction s_i(Y X^+)^(1/L), for delta = 1/lam in {10, 2, 1, 0.1, 0.01}.",
+          configs=_fig2_configs, compute=_fig2_compute, summarize=_fig2_summary, settings=_fig2_settings,
+          est_seconds_quick=60, est_seconds_full=240)
+def _fig2_plot(out_dir, data: Data):
+    plt = C.plt()
+    t = data.table
+    deltas = sorted(t["delta"].unique(), reverse=True)
+    acts = [a for a in FIG2_ACTIVATIONS if a in set(t["activation"])]
+    pred = data.extra["pred"]
+    fig, axes = plt.subplots(len(acts), len(deltas), figsize=(3.4 * len(deltas), 3.0 * len(acts)),
+                             squeeze=False, sharey=True)
+    for i, act in enumerate(acts):
+        for j, delta in enumerate(deltas):
+            ax = axes[i, j]
+            g = t[(t["activation"] == act) & (t["delta"] == delta)]
+            best = g.sort_values("final_loss")["seed"].iloc[0]
+            for layer, gl in g[g["seed"] == best].groupby("layer"):
+                ax.plot(gl["index"], gl["trained"], "-", lw=1.2, label=layer)
+            ax.plot(np.arange(1, len(pred) + 1), pred, "ko", ms=3, label="predicted")
+            ax.set_title(f"{act}, delta = {delta:g}", fontsize=9)
+            ax.set_xlabel("index i")
+            if j == 0:
+                ax.set_ylabel("singular value")
+    axes[0, 0].legend(fontsize=7)
+    return C.save_figure(fig, out_dir, data.name)
 
 
 # ------------------------------------------------------------------------------------------------
