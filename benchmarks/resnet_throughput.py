@@ -1,8 +1,8 @@
 """Training throughput (images/second) of ResNet-20 + MLP head: JAX/Flax NNX vs a PyTorch eager reference.
 
 One SGD step = forward in train mode (batch-statistics BatchNorm), MSE loss with the DUFM-like
-regulariser, backward, update. JAX: the step of `deepcollapse.nets.train` (`loss_fn`, optax SGD),
-jitted; PyTorch: the same architecture (option-A shortcuts, bias-free head) in eager mode, if torch
+regulariser, backward, update. JAX: `deepcollapse.nets.train.make_epoch`, the code `train_network`
+runs (one jitted program per step); PyTorch: the same architecture (option-A shortcuts, bias-free head) in eager mode, if torch
 is importable. Timing starts after `--warmup` steps (compilation included there) and stops after
 `--iters` steps with `block_until_ready` (JAX) / a synchronising `.item()` (torch).
 
@@ -21,38 +21,31 @@ import numpy as np
 import optax
 from flax import nnx
 
-from deepcollapse.nets import NetConfig, build_net, loss_fn
+from deepcollapse.nets import NetConfig, build_net
+from deepcollapse.nets.train import make_epoch
 
 
 def jax_throughput(B: int, image, K: int, L: int, width: int, warmup: int, iters: int) -> float:
+    """Images/s of `deepcollapse.nets.train.make_epoch`, the function `train_network` runs (batch
+    gathered by a permutation, loss, gradient, optax update), with N = B: one step per epoch."""
     cfg = NetConfig(L=L, width=width, lr=0.01, momentum=0.9, lam_H=1e-4, lam_W=1e-4, batch_size=None)
     model = build_net(cfg, image[-1], K, seed=0)
     graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
     tx = optax.sgd(cfg.lr, momentum=cfg.momentum)
-    opt_state = tx.init(params)
-
-    @jax.jit
-    def step(params, bstats, opt_state, x, y):
-        def objective(p):
-            m = nnx.merge(graphdef, p, jax.tree.map(lambda a: a, bstats))
-            loss, _ = loss_fn(m, x, y, cfg, N=B, train=True)
-            return loss, nnx.state(m, nnx.BatchStat)
-
-        (loss, bstats), g = jax.value_and_grad(objective, has_aux=True)(params)
-        updates, opt_state = tx.update(g, opt_state, params)
-        return optax.apply_updates(params, updates), bstats, opt_state, loss
+    epoch = make_epoch(graphdef, cfg, tx, N=B, B=B)
 
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((B, *image)), jnp.float32)
     y = jnp.asarray(rng.integers(0, K, B), jnp.int32)
-    state = (params, bstats, opt_state)
-    for _ in range(warmup):
-        *state, loss = step(*state, x, y)
-    jax.block_until_ready(loss)
+    state = (params, bstats, tx.init(params))
+    key = jax.random.PRNGKey(0)
+    for i in range(warmup):
+        *state, losses, _ = epoch(*state, jax.random.fold_in(key, i), x, y)
+    jax.block_until_ready(losses)
     t = time.perf_counter()
-    for _ in range(iters):
-        *state, loss = step(*state, x, y)
-    jax.block_until_ready(loss)
+    for i in range(iters):
+        *state, losses, _ = epoch(*state, jax.random.fold_in(key, warmup + i), x, y)
+    jax.block_until_ready(losses)
     return B * iters / (time.perf_counter() - t)
 
 

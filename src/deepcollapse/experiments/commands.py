@@ -15,7 +15,9 @@ DEFAULT_OUT = Path("results/experiments")
 
 def _fmt_seconds(s: float) -> str:
     s = float(s)
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min"
+    if s < 120:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 3 * 3600 else f"{s / 3600:.0f} h"
 
 
 def register(app: typer.Typer) -> typer.Typer:

@@ -38,10 +38,11 @@ records them):
   - quick / smoke: lam_H is rescaled so that lam_H * n stays the paper's value (0.025 for Súkeník et
     al., 5e-3 for Garrod & Keating): the DUFM losses depend on lam_H only through lam_H * n_k
     (Súkeník et al. choose lam_H = 5e-6 "to compensate for n = 5000"), so L_DNC and L_SRG are the
-    paper's numbers at every size. Quick: 20 samples per class, full batch (gradient descent, as
-    the papers), lr as in the paper, 6 epochs (6 steps), 2 seeds for Súkeník et al. -- ResNet-20 on
-    XLA's CPU backend measured about 0.1-0.2 s per image for forward + backward on the shared 2-core
-    machine, so a few hundred samples per class would take hours; smoke: 2 samples per class of the
+    paper's numbers at every size. Quick: 200 samples per class, batch 200 (10 steps per epoch), lr
+    as in the paper, 20 epochs (200 steps), 2 seeds for Súkeník et al.: about 3.6 ms (MNIST) to 4.6 ms
+    (CIFAR-10) per image and step on the 2-core CPU, 2.5-3 minutes per run. 200 steps are 2% of the
+    papers' 10,000: the regulariser has shrunk the initial features (H_1 starts with ||h||^2 ~ 5e4 per
+    sample) but the fit is still near chance; smoke: 2 samples per class of the
     MNIST test split / CIFAR-10 JPEG train folder, full batch, 1 epoch, 1 seed (~10 s of compilation
     per run). Quick and smoke are far from converged: they check the pipeline and show the direction
     of training, not the papers' result.
@@ -72,7 +73,7 @@ LOGIT_ATOL = 1e-6  # Garrod & Keating, Sec. 4: "the number of singular values ab
 _SIZES = {
     # n per class, batch (None: full), epochs (UFM-style), epochs (standard wd), eval_every, seeds (Súkeník)
     "full": dict(n=FULL_N, batch=10_000, epochs=2000, epochs_standard=4000, eval_every=20, seeds=5),
-    "quick": dict(n=20, batch=None, epochs=6, epochs_standard=6, eval_every=2, seeds=2),
+    "quick": dict(n=200, batch=200, epochs=20, epochs_standard=20, eval_every=4, seeds=2),
     "smoke": dict(n=2, batch=None, epochs=1, epochs_standard=1, eval_every=1, seeds=1),
 }
 
@@ -373,13 +374,28 @@ def _summary(data: Data) -> str:
 # Registration
 # ------------------------------------------------------------------------------------------------
 
+# Seconds per image and SGD step of ResNet-20 + head on the 2-core CPU (benchmarks/resnet_throughput.py
+# measures it: ~220 img/s at 32x32x3, batch 128), plus compilation and metric passes per run.
+_CPU_SECONDS_PER_IMAGE = {"mnist": 3.6e-3, "cifar10": 4.6e-3}
+_CPU_SECONDS_PER_RUN = 25.0
+
+
+def _est_seconds(name: str, size: str) -> float:
+    """Estimated CPU time of experiment `name` at `size` (for `deepcollapse list`), from RUNS."""
+    total = 0.0
+    for _, kw in RUNS[name](size):
+        seeds = kw["seeds"] if isinstance(kw["seeds"], int) else len(kw["seeds"])
+        total += seeds * (kw["n_per_class"] * 10 * kw["epochs"] * _CPU_SECONDS_PER_IMAGE[kw["dataset"]]
+                          + _CPU_SECONDS_PER_RUN)
+    return total
+
 register("sukenik-fig2-resnet", paper=SUKENIK, figure="Fig. 2 (bottom row)",
          description="ResNet-20 + 4-layer ReLU MLP head (width 64) on CIFAR-10, MSE, DUFM-like regularisation "
                      "(weight decay 0.005 on the head, lam_H = 5e-6 at n = 5000), lr 0.05, 5 seeds: loss vs "
                      "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
                      "singular values at convergence.",
          compute=_compute, summarize=_summary, settings=_settings("sukenik-fig2-resnet"),
-         est_seconds_quick=550, est_seconds_full=5 * 3600)(_plot_sukenik)
+         est_seconds_quick=_est_seconds("sukenik-fig2-resnet", "quick"), est_seconds_full=_est_seconds("sukenik-fig2-resnet", "full"))(_plot_sukenik)
 
 register("garrod-fig3", paper=GARROD, figure="Fig. 3",
          description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
@@ -387,23 +403,23 @@ register("garrod-fig3", paper=GARROD, figure="Fig. 3",
                      "CIFAR-10. Loss vs the DNC bound, class-mean logit matrix, count of its singular values "
                      "above 1e-6.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig3"),
-         est_seconds_quick=450, est_seconds_full=3 * 3600)(_plot_garrod)
+         est_seconds_quick=_est_seconds("garrod-fig3", "quick"), est_seconds_full=_est_seconds("garrod-fig3", "full"))(_plot_garrod)
 
 register("garrod-fig4", paper=GARROD, figure="Fig. 4",
          description="ResNet-20 + ReLU MLP head (L = 4) on CIFAR-10, cross-entropy, standard weight decay 1e-2 on "
                      "every parameter, lr 1e-3: the class-mean logit matrix is low rank and not a simplex.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig4"),
-         est_seconds_quick=200, est_seconds_full=2 * 3600)(_plot_garrod)
+         est_seconds_quick=_est_seconds("garrod-fig4", "quick"), est_seconds_full=_est_seconds("garrod-fig4", "full"))(_plot_garrod)
 
 register("garrod-fig7", paper=GARROD, figure="Fig. 7 (App. D)",
          description="MNIST counterpart of Fig. 3 bottom row: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, "
                      "UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 at n = 5000), lr 0.05: loss vs the "
                      "DNC bound, class-mean logits and their singular values.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig7"),
-         est_seconds_quick=200, est_seconds_full=3600)(_plot_garrod)
+         est_seconds_quick=_est_seconds("garrod-fig7", "quick"), est_seconds_full=_est_seconds("garrod-fig7", "full"))(_plot_garrod)
 
 register("garrod-fig8", paper=GARROD, figure="Fig. 8 (App. D)",
          description="MNIST counterpart of Fig. 4: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, standard "
                      "weight decay 1e-2 on every parameter, lr 1e-3: low-rank class-mean logits, not a simplex.",
          compute=_compute, summarize=_summary, settings=_settings("garrod-fig8"),
-         est_seconds_quick=200, est_seconds_full=2 * 3600)(_plot_garrod)
+         est_seconds_quick=_est_seconds("garrod-fig8", "quick"), est_seconds_full=_est_seconds("garrod-fig8", "full"))(_plot_garrod)
