@@ -122,6 +122,23 @@ def torch_throughput(B: int, image, K: int, L: int, width: int, warmup: int, ite
     return B * iters / (time.perf_counter() - t)
 
 
+def print_memory(a) -> None:
+    """The `--memory` table: `nets.train.planned_memory` for every batch, in GiB."""
+    from deepcollapse.nets.train import planned_memory
+
+    dev = jax.devices()[0]
+    print(f"JAX {jax.__version__} on {dev.platform} ({dev.device_kind}); image {tuple(a.image)}, head L={a.L} "
+          f"width={a.width}, N = {a.memory} training images (compiled, not run)")
+    print(f"{'batch':>6} | {'arguments GiB':>13} | {'temporaries GiB':>15} | {'total GiB':>9}")
+    print("-" * 54)
+    for B in a.batch:
+        cfg = NetConfig(dataset="synthetic", synthetic_K=a.K, n_per_class=-(-a.memory // a.K), L=a.L, width=a.width, lr=0.05, lam_H=5e-6,
+                        lam_W=5e-3, batch_size=B)
+        m = planned_memory(cfg, tuple(a.image), a.memory, B)
+        g = {k: v / 2**30 for k, v in m.items()}
+        print(f"{B:>6} | {g['arguments']:13.2f} | {g['temporaries']:15.2f} | {g['total']:9.2f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, nargs="+", default=[128, 512])
@@ -132,9 +149,14 @@ def main(argv=None):
     p.add_argument("--L", type=int, default=2, help="head layers")
     p.add_argument("--width", type=int, default=64, help="head width")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--memory", type=int, metavar="N", default=None,
+                   help="print the memory XLA plans for one step per --batch on a training set of N images "
+                        "(compiled, not run; e.g. --memory 50000 --batch 10000 for the papers' full size)")
     a = p.parse_args(argv)
     if a.iters < 1 or a.warmup < 1:
         p.error("--iters and --warmup must be >= 1")
+    if a.memory is not None:
+        return print_memory(a)
 
     dev = jax.devices()[0]
     print(f"JAX {jax.__version__} on {dev.platform} ({dev.device_kind}); image {tuple(a.image)}, "

@@ -104,3 +104,19 @@ def test_mnist_t10k_one_epoch():
     assert res.final["N"] == 20 and res.final["K"] == 10
     assert len(res.final["singular_values"]["Z1"]) == 10
     assert np.isfinite(res.final["loss"])
+
+
+def test_planned_memory_grows_with_the_batch_and_holds_the_data():
+    """XLA's plan for one step (compiled, not run): the data array is an argument, and the
+    temporaries (activations kept for the backward) grow with the batch."""
+    from deepcollapse.nets import NetConfig
+    from deepcollapse.nets.train import planned_memory
+
+    cfg = NetConfig(dataset="synthetic", synthetic_K=3, n_per_class=8, L=2, width=8, batch_size=None)
+    image, N = (8, 8, 1), 24
+    small = planned_memory(cfg, image, N, B=4)
+    big = planned_memory(cfg, image, N, B=16)
+    assert big["arguments"] - small["arguments"] == (16 - 4) * 4  # only the int32 batch indices differ
+    assert small["arguments"] >= N * 8 * 8 * 4  # the float32 data
+    assert big["temporaries"] > 2 * small["temporaries"] > 0
+    assert big["total"] >= big["arguments"] + big["temporaries"] - big["outputs"]

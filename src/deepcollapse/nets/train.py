@@ -136,16 +136,9 @@ def steps_per_epoch(N: int, B: int) -> int:
     return N // B
 
 
-def make_epoch(graphdef, cfg: NetConfig, tx, N: int, B: int):
-    """(params, bstats, opt_state, key, x, y) -> (params, bstats, opt_state, losses, fits) of one epoch.
-
-    The epoch's permutation is cut into N // B batches; each step is one jitted program (the batch is
-    gathered inside it) called from a Python loop. Not a `lax.scan`: XLA:CPU (jaxlib 0.10.2) runs the
-    convolutions inside a loop body about 25x slower than in the entry computation (ResNet-20, B = 200,
-    28x28: 18.3 s per step in a scan, also with unroll=True, vs 0.72 s jitted alone), and a ResNet step
-    costs far more than its Python dispatch on every device.
-    """
-    n_steps = steps_per_epoch(N, B)
+def make_step(graphdef, cfg: NetConfig, tx, N: int):
+    """The pure SGD step (params, bstats, opt_state, idx, key, x, y) -> (params, bstats, opt_state,
+    loss, fit) on the batch x[idx] (augmented if cfg.augment), N the training-set size (`loss_fn`)."""
 
     def step(params, bstats, opt_state, idx, key, x, y):
         def objective(p):
@@ -162,13 +155,27 @@ def make_epoch(graphdef, cfg: NetConfig, tx, N: int, B: int):
         params = optax.apply_updates(params, updates)
         return params, new_bstats, opt_state, loss, fit
 
+    return step
+
+
+def make_epoch(graphdef, cfg: NetConfig, tx, N: int, B: int):
+    """(params, bstats, opt_state, key, x, y) -> (params, bstats, opt_state, losses, fits) of one epoch.
+
+    The epoch's permutation is cut into N // B batches; each step (`make_step`) is one jitted program
+    (the batch is gathered inside it) called from a Python loop. Not a `lax.scan`: XLA:CPU (jaxlib
+    0.10.2) runs the convolutions inside a loop body about 25x slower than in the entry computation
+    (ResNet-20, B = 200, 28x28: 18.3 s per step in a scan, also with unroll=True, vs 0.72 s jitted
+    alone), and a ResNet step costs far more than its Python dispatch on every device.
+    """
+    n_steps = steps_per_epoch(N, B)
+
     def batches(key):
         k_perm, k_aug = jax.random.split(key)
         perm = jax.random.permutation(k_perm, N)[: n_steps * B].reshape(n_steps, B)
         return perm, jax.random.split(k_aug, n_steps)
 
     donate = (0, 1, 2) if jax.default_backend() != "cpu" else ()  # CPU cannot reuse donated buffers
-    step_jit = jax.jit(step, donate_argnums=donate)
+    step_jit = jax.jit(make_step(graphdef, cfg, tx, N), donate_argnums=donate)
     batches_jit = jax.jit(batches)
 
     def epoch(params, bstats, opt_state, key, x, y):
@@ -181,6 +188,31 @@ def make_epoch(graphdef, cfg: NetConfig, tx, N: int, B: int):
         return params, bstats, opt_state, jnp.stack(losses), jnp.stack(fits)
 
     return epoch
+
+
+def planned_memory(cfg: NetConfig, image: tuple[int, int, int], N: int, B: int | None = None) -> dict:
+    """Bytes XLA plans for one training step of `cfg` on the current device, compiled, not run.
+
+    image: (H, W, C); N: training-set size (the data array is an argument of the step); B: batch
+    (default cfg.batch_size, None = N). Returns {"arguments", "outputs", "temporaries", "total"}
+    from `Compiled.memory_analysis()` (total = arguments + outputs + temporaries - aliased), to check
+    before a long run that the full size fits the accelerator's memory.
+    """
+    B = (cfg.batch_size or N) if B is None else B
+    model = build_net(cfg, image[-1], cfg.K, seed=0)
+    graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    tx = make_optimizer(cfg)
+    spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+    lowered = jax.jit(make_step(graphdef, cfg, tx, N)).lower(
+        params, bstats, tx.init(params), spec((B,), jnp.int32), jax.random.PRNGKey(0),
+        spec((N, *image), F32), spec((N,), jnp.int32))
+    m = lowered.compile().memory_analysis()
+    if m is None:
+        raise RuntimeError("this backend reports no memory analysis")
+    out = {"arguments": int(m.argument_size_in_bytes), "outputs": int(m.output_size_in_bytes),
+           "temporaries": int(m.temp_size_in_bytes)}
+    out["total"] = out["arguments"] + out["outputs"] + out["temporaries"] - int(m.alias_size_in_bytes)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
