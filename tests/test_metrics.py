@@ -281,3 +281,16 @@ def test_torch_input():
     y = torch.tensor(Y_HAND)
     assert float(m.nc1(H, y, 2)) == pytest.approx(0.25)
     assert float(m.tcv(H, y, 2)) == pytest.approx(6.0)
+
+
+def test_weight_summary_of_a_constructed_matrix():
+    """W = U diag(3, 2, 1, 0.1) V^T: rank 4 (rtol 1e-3), distance to rank 2 = (1 + 0.01) / 14.01."""
+    rng = np.random.default_rng(5)
+    U, _ = np.linalg.qr(rng.standard_normal((6, 4)))
+    V, _ = np.linalg.qr(rng.standard_normal((5, 4)))
+    W = U @ np.diag([3.0, 2.0, 1.0, 0.1]) @ V.T
+    out = m.weight_summary(W, 2)
+    assert set(out) == set(m.WEIGHT_KEYS)
+    assert float(out["dist_rank_K"]) == pytest.approx(1.01 / 14.01, rel=1e-12)
+    assert int(out["rank"]) == 4 and int(m.weight_summary(W, 2, rtol=0.05)["rank"]) == 3
+    assert float(out["norm"]) == pytest.approx(np.sqrt(14.01), rel=1e-12)

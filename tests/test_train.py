@@ -42,7 +42,7 @@ def test_loss_decreases_and_logs_are_complete():
     assert np.all(res.logs["loss"][-1] < res.logs["loss"][0])
     np.testing.assert_allclose(res.logs["loss"], res.logs["fit"] + res.logs["reg"], rtol=1e-12)
     df = res.history()
-    n_metrics = len(metrics.SUMMARY_KEYS) * len(layer_names(2)) + 3
+    n_metrics = len(metrics.SUMMARY_KEYS) * len(layer_names(2)) + len(metrics.WEIGHT_KEYS) * 2 + 3
     assert len(df) == 4 * 2 * n_metrics
     assert set(df.columns) >= {"step", "lane", "seed", "layer", "metric", "value", "run_id"}
 
@@ -55,6 +55,11 @@ def test_logged_metric_equals_direct_computation():
     y = dufm.labels([2, 2, 2])
     assert res.logs["H2/nc1_trace"][-1, 0] == pytest.approx(float(metrics.nc1_trace_ratio(Hs[1], y, 3)), rel=1e-10)
     assert res.logs["Z2/tcv"][-1, 0] == pytest.approx(float(metrics.tcv(Zs[1], y, 3)), rel=1e-10)
+    for l, W in enumerate(res.lane_params(0)["W"], start=1):  # weights: against NumPy's SVD
+        s = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
+        assert res.logs[f"W{l}/dist_rank_K"][-1, 0] == pytest.approx(np.sum(s[3:] ** 2) / np.sum(s**2), rel=1e-8, abs=1e-14)
+        assert res.logs[f"W{l}/norm"][-1, 0] == pytest.approx(np.sqrt(np.sum(s**2)), rel=1e-10)
+        assert res.logs[f"W{l}/rank"][-1, 0] == np.sum(s > 1e-3 * s[0])
 
 
 def test_resume_equals_uninterrupted(tmp_path):

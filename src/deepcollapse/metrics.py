@@ -405,6 +405,19 @@ def distance_to_rank(W, k) -> jax.Array:
     return _safe_div(jnp.sum(s2[int(k):]), total, total > 0)
 
 
+def weight_summary(W, K: int, rtol=DEFAULT_RANK_RTOL) -> dict:
+    """One weight matrix at a glance, as a dict of 0-d jax arrays (WEIGHT_KEYS).
+
+    "dist_rank_K" (`distance_to_rank` with k = K, Zangrando et al. Fig. 1), "rank" (`numerical_rank`
+    at rtol) and "norm" (||W||_F, Zangrando et al. Fig. 4).
+    """
+    return {"dist_rank_K": distance_to_rank(W, K), "rank": numerical_rank(W, rtol),
+            "norm": jnp.sqrt(jnp.sum(jnp.square(W)))}
+
+
+WEIGHT_KEYS = ("dist_rank_K", "rank", "norm")
+
+
 # ----------------------------------------------------------------------------------------------
 # One layer at a glance (used inside the trainer's compiled scan)
 # ----------------------------------------------------------------------------------------------

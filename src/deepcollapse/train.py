@@ -121,6 +121,7 @@ class Program:
         self._chunk = jax.jit(self._chunk_lanes)
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer = jax.jit(jax.vmap(self._layer_lane))
+        self._weight = jax.jit(jax.vmap(self._weight_lane))
 
     # ---- per-lane pure functions ------------------------------------------------------------------
     def _init_lane(self, key, scale, lr) -> LaneState:
@@ -178,6 +179,9 @@ class Program:
         Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
+    def _weight_lane(self, W) -> dict:
+        return metrics.weight_summary(W, self.base.K, self.base.rank_rtol)
+
     def _layer_lane(self, F) -> dict:
         return metrics.layer_summary(F, self.y, self.base.K, self.base.rank_rtol)
 
@@ -195,16 +199,20 @@ class Program:
         return state, self.evaluate(state)
 
     def evaluate(self, state: LaneState) -> dict:
-        """Loss terms and the metrics of every layer, NaN for a diverged lane.
+        """Loss terms, the metrics of every layer's features (H_l, Z_l: `metrics.layer_summary`) and
+        of every weight matrix (W_l: `metrics.weight_summary`), NaN for a diverged lane.
 
-        One compiled program per layer: with all layers' SVDs in one program, XLA:CPU (jaxlib 0.10.2)
-        deadlocked now and then (independent LAPACK calls run concurrently); a program per layer
-        never did, and costs 2L dispatches per logged step.
+        One compiled program per layer and per weight: with all layers' SVDs in one program, XLA:CPU
+        (jaxlib 0.10.2) deadlocked now and then (independent LAPACK calls run concurrently); a program
+        per layer never did, and costs 3L dispatches per logged step.
         """
         out, feats = self._terms(state.params, self.lam_H, self.lam_W)
         for name, F in zip(self.layers, feats):
             for m, v in self._layer(F).items():
                 out[f"{name}/{m}"] = v
+        for l, W in enumerate(state.params["W"], start=1):
+            for m, v in self._weight(W).items():
+                out[f"W{l}/{m}"] = v
         alive = np.asarray(state.alive)
         return {k: np.where(alive, np.asarray(v, self.dtype), np.nan) for k, v in out.items()}
 
