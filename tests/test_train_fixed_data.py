@@ -73,6 +73,9 @@ def test_one_step_is_gradient_descent_on_weights_only():
 def test_sigma_zero_data_has_zero_tcv_and_positive_sigma_matches_direct():
     zero = train(DUFMConfig(**(TINY | {"data": DATA | {"sigma": 0.0}}), seeds=1))
     assert np.all(np.abs(zero.logs["H1/tcv"]) < 1e-20)
+    for name in ("H2/tcv", "H3/tcv", "Z3/tcv"):  # collapsed data stays collapsed in every layer
+        assert np.all(np.abs(zero.logs[name]) < 1e-20)
+    np.testing.assert_allclose(zero.logs["W3/dist_rank_K"], 0.0, atol=1e-12)  # W_L has K rows
     cfg = DUFMConfig(**TINY, seeds=1)
     res = train(cfg)
     want = float(metrics.tcv(_X(cfg), dufm.labels(cfg.sizes), cfg.K))

@@ -113,27 +113,3 @@ def test_block_ratio_of_collapsed_and_spread_features():
     Zr = np.random.default_rng(0).standard_normal((5, K * n))
     assert 0.2 < _block_ratio(Zr.T @ Zr, K, n) < 1.0
     assert _block_ratio(np.ones((K * n, K * n)), K, n) == pytest.approx(1 - 1 / K)
-
-
-def test_train_mlp_initial_loss_tcv_and_last_layer_rank():
-    """At step 0 the logged loss is the L-DUFM loss of the initial weights on the fixed data; sigma = 0
-    data is collapsed, so every later layer has TCV 0; W_L has K rows, so its distance to rank K is 0."""
-    import jax
-    import jax.numpy as jnp
-
-    from deepcollapse import dufm
-    from deepcollapse.experiments.zangrando import MLPSpec, lane_data, train_mlp
-
-    spec = MLPSpec(K=3, d_in=6, width=8, L=3, n=4, steps=20, log_every=10, lr=0.05)
-    res = train_mlp(spec, [1e-3, 1e-2], [0.0, 0.3], [0, 1])
-    assert res["loss"].shape == (3, 2) and res["tcv"].shape == (3, 2, 2) and res["dist_rank"].shape == (3, 2, 3)
-    np.testing.assert_allclose(res["tcv"][:, 0, :], 0.0, atol=1e-10)
-    assert np.all(res["tcv"][:, 1, :] > 0)
-    np.testing.assert_allclose(res["dist_rank"][:, :, -1], 0.0, atol=1e-6)
-    p0 = dufm.init_params(jax.random.PRNGKey(1 + 7919), spec.widths, spec.K, spec.K * spec.n, spec.init_scale,
-                          jnp.float32, free_features=False)
-    X = jnp.asarray(lane_data(spec, [0.3], [1])[0], jnp.float32)
-    Y = jnp.asarray(dufm.one_hot([spec.n] * spec.K), jnp.float32)
-    want = dufm.total_loss(p0, Y, dufm.hyper(0.0, 1e-2, spec.L, jnp.float32), "relu", "mse", H1=X)
-    assert res["loss"][0, 1] == pytest.approx(float(want), rel=1e-5)
-    assert res["loss"][-1, 1] < res["loss"][0, 1]

@@ -3,10 +3,10 @@
 An experiment is data plus three functions (STYLE.md: "a paper figure is a config plus a plot
 function, registered under a name"):
   - `configs(quick, smoke)`: the DUFM training points (`DUFMConfig`s) the figure needs, run through
-    `deepcollapse.sweep.run_sweep`; an empty list for theory-only figures and for figures with their
-    own training loop (the Zangrando et al. MLPs on fixed data);
+    `deepcollapse.sweep.run_sweep` (MLPs on fixed data too: `DUFMConfig(data=...)`); an empty list for
+    theory-only figures and for figures with their own training (the real networks, `nets`);
   - `compute(data)` (optional): fills `data.table` / `data.extra` with whatever the plot needs
-    (closed forms, final class means, its own training loop);
+    (closed forms, final class means, the real networks' training);
   - `plot(out_dir, data) -> [paths]` and `summarize(data) -> markdown`.
 
 Three sizes: "full" (the paper's settings), "quick" (a 2-core CPU in minutes, keeping the qualitative

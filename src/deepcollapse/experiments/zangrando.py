@@ -2,16 +2,16 @@
 Low-Rank Bias in L2-Regularized Nonlinear Networks": Figures 1, 2, 3, 5.
 
 These figures train an MLP on FIXED data (K Gaussian clusters, `deepcollapse.data.gaussian`): the
-L-DUFM with H_1 = X given and not optimised. Fig. 2 runs on the engine (`DUFMConfig(data=...)` through
-`deepcollapse.sweep`: checkpoints, resume, stored points). Figs. 1, 3 and 5 still use this module's small
-loop (`train_mlp`): `jax.vmap` over lanes (lam, sigma, seed) of a `lax.scan` of full-batch gradient steps
-on `dufm.loss_terms(params_without_H1, Y, hyper, H1=X)`, metrics after every chunk; on the engine each
-sigma would be its own program (the data is part of the shape key) and Fig. 5's snapshots of the
-features during training have no engine counterpart yet.
+L-DUFM with H_1 = X given and not optimised, i.e. the engine with `DUFMConfig(data=GaussianData(...))`
+run through `deepcollapse.sweep` (checkpoints, resume, stored points). The engine logs what the figures
+plot: the loss, every layer's TCV (`H{l}/tcv`, `H{l}/tcv_norm`) and every weight's distance to rank K
+and norm (`W{l}/dist_rank_K`, `W{l}/norm`). One program holds one data matrix, so each sigma is its own
+program; lam and the initialisation seeds are lanes of it.
 
 Settings the paper summary does not state, chosen here (also in `settings(size)`):
   - data: K = 10 clusters in R^32, n = 10 samples per class, centres uniform on the unit sphere,
-    within-class std sigma (`gaussian_clusters`, data seed = the lane's seed);
+    within-class std sigma (`gaussian_clusters`, data seed 0: every run of a sigma sees the same X,
+    seeds vary the initialisation);
   - network: L = 4 weight layers, widths 32 -> 32 -> 32 -> 32 -> K, ReLU, no biases, MSE fit
     1/(2N)||Z - Y||^2, weight decay lam/2 ||W_l||^2 on every layer;
   - training: full-batch gradient descent, lr 0.2, init N(0, 1/32) (std 1/sqrt(width)), 20000 steps
@@ -21,8 +21,10 @@ Settings the paper summary does not state, chosen here (also in `settings(size)`
   - Fig. 1 grid: lam in {1e-3, 2e-3, 3e-3, 5e-3, 1e-2}, sigma in {0, 0.1, 0.2, 0.3, 0.5}, 3 seeds
     (quick: lam {1e-3, 3e-3, 1e-2}, sigma {0, 0.1, 0.3, 0.5}, 2 seeds); the heat map shows the seed
     mean of sum_{j>K} s_j^2 / sum_j s_j^2 for W_1..W_{L-1} (W_L has K rows, so its distance is 0);
-  - Fig. 3 / 5: lam = 3e-3, sigma = 0.3; Fig. 3 uses 100 initialisations (the paper's 100; also at quick size),
-    Fig. 5 one initialisation, Gram matrices Z_l^T Z_l of the pre-activations at 6 times;
+  - Fig. 3 / 5: lam = 3e-3, sigma = 0.3; Fig. 3 uses 100 initialisations (the paper's 100; also at quick
+    size); Fig. 5 one initialisation, the Gram matrices Z_l^T Z_l of the pre-activations at the ends of
+    runs of 500, 1000, 2000, 4000, 6000 steps (full: also 10000, 20000) -- the engine keeps final
+    parameters only, and a run of t steps is the first t steps of a longer one (same chunks);
   - Fig. 2 (its own settings, `_fig2_configs`): K = 10 clusters in R^100, n = 5 (d >= N, so the data can
     be interpolated), sigma 0.1, L = 4, width 32, linear and ReLU, lam_W = delta / N (the fit summed over
     samples), init std 0.1, lr 0.3, 80000 steps (quick 40000), 5 seeds (quick 2). The prediction is the
@@ -32,8 +34,6 @@ Settings the paper summary does not state, chosen here (also in `settings(size)`
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 from deepcollapse.experiments import common as C
@@ -42,132 +42,41 @@ from deepcollapse.experiments.registry import Data, register
 PAPER = ("Zangrando, Deidda, Brugiapaglia, Guglielmi, Tudisco, Provable Emergence of Deep Neural Collapse "
          "and Low-Rank Bias in L2-Regularized Nonlinear Networks")
 
-
-@dataclass(frozen=True)
-class MLPSpec:
-    """An MLP trained on fixed Gaussian-cluster data (the L-DUFM with H_1 = X, not optimised)."""
-
-    K: int = 10
-    d_in: int = 32
-    width: int = 32
-    L: int = 4
-    n: int = 10
-    activation: str = "relu"
-    loss: str = "mse"
-    lr: float = 0.2
-    init_scale: float = 32**-0.5
-    steps: int = 20000
-    log_every: int = 500
-
-    def __post_init__(self):
-        if self.steps % self.log_every:
-            raise ValueError(f"log_every must divide steps={self.steps}, got {self.log_every}")
-        if self.L < 2:
-            raise ValueError(f"L must be >= 2 (at least one intermediate layer), got {self.L}")
-
-    @property
-    def widths(self) -> list[int]:
-        """[d_in, width, ..., width]: W_1 is width x d_in, W_L is K x width (`dufm.init_params`)."""
-        return [self.d_in] + [self.width] * (self.L - 1)
+K, N_PER_CLASS, DIM, WIDTH, L = 10, 10, 32, 32, 4
 
 
-def lane_data(spec: MLPSpec, sigmas, seeds) -> np.ndarray:
-    """X of every lane (P, d_in, N): `gaussian_clusters(K, d_in, n, sigma, seed)`."""
-    from deepcollapse.data.gaussian import gaussian_clusters
-
-    return np.stack([gaussian_clusters(spec.K, spec.d_in, spec.n, float(s), seed=int(sd))[0]
-                     for s, sd in zip(sigmas, seeds)])
+def _size(quick: bool, smoke: bool) -> str:
+    return "smoke" if smoke else ("quick" if quick else "full")
 
 
-def train_mlp(spec: MLPSpec, lams, sigmas, seeds, snapshot_lane: int | None = None) -> dict:
-    """Full-batch gradient descent of every lane (lam_p, sigma_p, seed_p) in one vmapped program.
-
-    Model: Z_1 = W_1 X, H_{l+1} = act(Z_l), Z = W_L H_L; loss = fit(Z, Y) + sum_l lam/2 ||W_l||^2
-    (`dufm.loss_terms` with H1=X, Zangrando et al. Sec. 2 with weight decay on every layer).
-    Returns {"steps" (T,), "loss", "fit" (T, P), "tcv" and "tcv_norm" (T, P, L-1) of the intermediate
-    features H_2..H_L (Def. 3.2), "dist_rank" (T, P, L) of W_1..W_L to rank K, "wnorm" (T, P, L),
-    "params" (final, stacked), "snapshots" [(step, [Z_1..Z_L])] of `snapshot_lane`}.
-    """
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    from deepcollapse import dufm, metrics
-
-    lams = np.asarray(lams, np.float32)
-    P = len(lams)
-    X = jnp.asarray(lane_data(spec, sigmas, seeds), jnp.float32)
-    Y = jnp.asarray(dufm.one_hot([spec.n] * spec.K), jnp.float32)
-    y = dufm.labels([spec.n] * spec.K)
-    keys = jnp.stack([jax.random.PRNGKey(int(s) + 7919) for s in seeds])
-    opt = optax.sgd(spec.lr)
-
-    def init(key):
-        p = dufm.init_params(key, spec.widths, spec.K, spec.K * spec.n, spec.init_scale, jnp.float32,
-                             free_features=False)
-        return p, opt.init(p)
-
-    def loss_fn(params, x, lam):
-        hyper = dufm.Hyper(jnp.zeros((), jnp.float32), jnp.full((spec.L,), lam, jnp.float32))
-        total, fit, _ = dufm.loss_terms(params, Y, hyper, spec.activation, spec.loss, H1=x)
-        return total, fit
-
-    def chunk(params, opt_state, x, lam):
-        def step(carry, _):
-            p, s = carry
-            g = jax.grad(lambda q: loss_fn(q, x, lam)[0])(p)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), None
-
-        (params, opt_state), _ = jax.lax.scan(step, (params, opt_state), None, length=spec.log_every)
-        return params, opt_state
-
-    def measure(params, x, lam):
-        total, fit = loss_fn(params, x, lam)
-        Hs, Zs = dufm.forward(params, spec.activation, H1=x)
-        tcv = jnp.stack([metrics.tcv(H, y, spec.K) for H in Hs[1:]])
-        tcv_n = jnp.stack([metrics.tcv_normalised(H, y, spec.K) for H in Hs[1:]])
-        return total, fit, tcv, tcv_n, Zs
-
-    init_v = jax.jit(jax.vmap(init))
-    chunk_v = jax.jit(jax.vmap(chunk))
-    measure_v = jax.jit(jax.vmap(measure))
-    params, opt_state = init_v(keys)
-    lam_j = jnp.asarray(lams)
-    logs = {k: [] for k in ("loss", "fit", "tcv", "tcv_norm", "dist_rank", "wnorm")}
-    snapshots = []
-
-    def record(step, params):
-        total, fit, tcv, tcv_n, Zs = jax.device_get(measure_v(params, X, lam_j))
-        Ws = [np.asarray(W, np.float64) for W in jax.device_get(params["W"])]
-        dist = np.zeros((P, spec.L))
-        for l, W in enumerate(Ws):  # SVDs in NumPy (outside the compiled program)
-            s2 = np.linalg.svd(W, compute_uv=False) ** 2
-            tot = s2.sum(axis=1)
-            dist[:, l] = np.where(tot > 0, s2[:, spec.K:].sum(axis=1) / np.where(tot > 0, tot, 1), np.nan)
-        logs["loss"].append(np.asarray(total))
-        logs["fit"].append(np.asarray(fit))
-        logs["tcv"].append(np.asarray(tcv))
-        logs["tcv_norm"].append(np.asarray(tcv_n))
-        logs["dist_rank"].append(dist)
-        logs["wnorm"].append(np.stack([np.linalg.norm(W, axis=(1, 2)) for W in Ws], axis=1))
-        if snapshot_lane is not None:
-            snapshots.append((step, [np.asarray(Z[snapshot_lane]) for Z in Zs]))
-
-    record(0, params)
-    for c in range(spec.steps // spec.log_every):
-        params, opt_state = chunk_v(params, opt_state, X, lam_j)
-        record((c + 1) * spec.log_every, params)
-    out = {k: np.stack(v) for k, v in logs.items()}
-    out["steps"] = np.arange(len(out["loss"])) * spec.log_every
-    out["params"] = jax.device_get(params)
-    out["snapshots"] = snapshots
-    return out
+def _steps(size: str) -> tuple[int, int]:
+    """(steps, log_every) of a size."""
+    return {"full": (20000, 500), "quick": (6000, 500), "smoke": (20, 10)}[size]
 
 
-def _spec(size: str, **kw) -> MLPSpec:
-    steps, log_every = {"full": (20000, 500), "quick": (6000, 500), "smoke": (20, 10)}[size]
-    return MLPSpec(steps=steps, log_every=log_every, **kw)
+def mlp_config(size: str, lam: float, sigma: float, seeds, steps: int | None = None):
+    """The MLP of Figs. 1, 3, 5 (module docstring) as an engine config on fixed Gaussian-cluster data."""
+    from deepcollapse.config import DUFMConfig, GaussianData
+
+    total, log_every = _steps(size)
+    return DUFMConfig(K=K, n=N_PER_CLASS, L=L, width=WIDTH, activation="relu", loss="mse", lam_H=0.0,
+                      lam_W=lam, init_scale=WIDTH**-0.5, lr=0.2, steps=total if steps is None else steps,
+                      log_every=log_every, seeds=seeds, data=GaussianData(dim=DIM, sigma=sigma, seed=0))
+
+
+def _mlp_settings(size: str) -> dict:
+    steps, log_every = _steps(size)
+    return {"K": K, "n": N_PER_CLASS, "data": f"gaussian_clusters(K={K}, d={DIM}, n={N_PER_CLASS}, sigma, seed=0)",
+            "L": L, "width": WIDTH, "activation": "relu", "loss": "mse", "lr": 0.2, "init_scale": WIDTH**-0.5,
+            "steps": steps, "log_every": log_every}
+
+
+def _last(data: Data, layer: str, metric: str) -> dict:
+    """{(run_id, lane): final logged value} of one quantity."""
+    h = data.histories
+    h = h[(h["layer"].fillna("") == layer) & (h["metric"] == metric)]
+    h = h.sort_values("step").groupby(["run_id", "lane"]).last()
+    return {k: float(v) for k, v in h["value"].items()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -180,31 +89,37 @@ def _fig1_grid(size: str):
             "smoke": ([1e-3, 1e-2], [0.0, 0.5], 1)}[size]
 
 
+def _fig1_configs(quick: bool, smoke: bool):
+    size = _size(quick, smoke)
+    lams, sigmas, seeds = _fig1_grid(size)
+    return [mlp_config(size, lam, s, seeds) for s in sigmas for lam in lams]
+
+
 def _fig1_settings(size: str) -> dict:
     lams, sigmas, seeds = _fig1_grid(size)
-    return {"spec": asdict(_spec(size)), "lam": lams, "sigma": sigmas, "seeds": seeds,
-            "data": "gaussian_clusters(K=10, d=32, n=10, sigma, seed), unit-norm random centres"}
+    return _mlp_settings(size) | {"lam": lams, "sigma": sigmas, "seeds": seeds}
 
 
 def _fig1_compute(data: Data) -> None:
     import pandas as pd
 
-    lams, sigmas, seeds = _fig1_grid(data.size)
-    spec = MLPSpec(**data.settings["spec"])
-    grid = [(lam, s, sd) for lam in lams for s in sigmas for sd in range(seeds)]
-    res = train_mlp(spec, [g[0] for g in grid], [g[1] for g in grid], [g[2] for g in grid])
+    by_id = {c.run_id(): c for c in data.configs}
+    loss = _last(data, "", "loss")
     rows = []
-    for p, (lam, s, sd) in enumerate(grid):
-        for l in range(spec.L):
-            rows.append({"lam": lam, "sigma": s, "seed": sd, "layer": f"W{l + 1}",
-                         "dist_rank_K": float(res["dist_rank"][-1, p, l]), "final_loss": float(res["loss"][-1, p]),
-                         "tcv_norm_prev": float(res["tcv_norm"][-1, p, l - 1]) if l >= 1 else float("nan")})
+    for l in range(1, L + 1):
+        dist = _last(data, f"W{l}", "dist_rank_K")
+        tcv_in = _last(data, f"H{l}", "tcv_norm")  # TCV of W_l's input (H_1 = X: the data's)
+        for (run_id, lane), v in dist.items():
+            cfg = by_id[run_id]
+            rows.append({"run_id": run_id, "lane": int(lane), "lam": cfg.lams_W[0], "sigma": cfg.data.sigma,
+                         "seed": int(cfg.seed_list[int(lane)]), "layer": f"W{l}", "dist_rank_K": v,
+                         "final_loss": loss[(run_id, lane)], "tcv_norm_input": tcv_in[(run_id, lane)]})
     data.table = pd.DataFrame(rows)
 
 
 def _fig1_summary(data: Data) -> str:
     t = data.table
-    m = t[t["layer"] != f"W{MLPSpec().L}"].groupby(["lam", "sigma"])["dist_rank_K"].mean().reset_index()
+    m = t[t["layer"] != f"W{L}"].groupby(["lam", "sigma"])["dist_rank_K"].mean().reset_index()
     return ("Relative distance of the trained W_1..W_{L-1} to rank K = 10 (mean over layers and seeds).\n\n"
             + C.md_table(m.to_dict("records"), ["lam", "sigma", "dist_rank_K"])
             + "\nThe paper: the distance grows with the within-class spread sigma (TCV) and shrinks as lam grows.\n")
@@ -213,8 +128,8 @@ def _fig1_summary(data: Data) -> str:
 @register("zangrando-fig1", paper=PAPER, figure="Fig. 1",
           description="MLPs on K=10 Gaussian clusters (std sigma) trained with weight decay lam: distance of "
                       "each trained weight matrix to rank K over a (lam, sigma) grid (heat maps).",
-          compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=10, est_seconds_full=80)
+          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
+          est_seconds_quick=40, est_seconds_full=300)
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -255,7 +170,7 @@ def _fig2_configs(quick: bool, smoke: bool):
     size = "smoke" if smoke else ("quick" if quick else "full")
     steps, log_every, seeds = {"full": (80000, 2000, 5), "quick": (40000, 2000, 2), "smoke": (20, 10, 1)}[size]
     deltas = FIG2_DELTAS if size != "smoke" else (1.0, 0.01)
-    K, n = 10, 5
+    n = 5
     return [DUFMConfig(K=K, n=n, L=4, width=32, activation=act, loss="mse", lam_H=0.0, lam_W=delta / (K * n),
                        init_scale=0.1, lr=0.3, steps=steps, log_every=log_every, seeds=seeds,
                        data=GaussianData(**FIG2_DATA))
@@ -277,7 +192,10 @@ def _fig2_compute(data: Data) -> None:
     import pandas as pd
 
     from deepcollapse import dufm
-    from deepcollapse.theory.interpolant import min_weight_norm, predicted_singular_values
+    from deepcollapse.theory.interpolant import (
+        min_weight_norm,
+        predicted_singular_values,
+    )
     from deepcollapse.train import input_data
 
     by_id = {c.run_id(): c for c in data.configs}
@@ -374,31 +292,28 @@ def _fig3_inits(size: str) -> int:
     return {"full": 100, "quick": 100, "smoke": 2}[size]
 
 
+def _fig3_configs(quick: bool, smoke: bool):
+    size = _size(quick, smoke)
+    return [mlp_config(size, FIG3_LAM, FIG3_SIGMA, _fig3_inits(size))]
+
+
 def _fig3_settings(size: str) -> dict:
-    return {"spec": asdict(_spec(size)), "lam": FIG3_LAM, "sigma": FIG3_SIGMA, "inits": _fig3_inits(size),
-            "band": "min-max over initialisations (the paper's shadows)"}
+    return _mlp_settings(size) | {"lam": FIG3_LAM, "sigma": FIG3_SIGMA, "inits": _fig3_inits(size),
+                                  "band": "min-max over initialisations (the paper's shadows)"}
 
 
 def _fig3_compute(data: Data) -> None:
-    import pandas as pd
-
-    spec = MLPSpec(**data.settings["spec"])
-    P = _fig3_inits(data.size)
-    res = train_mlp(spec, [FIG3_LAM] * P, [FIG3_SIGMA] * P, list(range(P)))
-    rows = []
-    for t, step in enumerate(res["steps"]):
-        for p in range(P):
-            rows.append({"step": int(step), "init": p, "layer": "", "metric": "loss",
-                         "value": float(res["loss"][t, p])})
-            for l in range(spec.L - 1):
-                for m in ("tcv", "tcv_norm"):
-                    rows.append({"step": int(step), "init": p, "layer": f"H{l + 2}", "metric": m,
-                                 "value": float(res[m][t, p, l])})
-            for l in range(spec.L):
-                for m in ("dist_rank", "wnorm"):
-                    rows.append({"step": int(step), "init": p, "layer": f"W{l + 1}", "metric": m,
-                                 "value": float(res[m][t, p, l])})
-    data.table = pd.DataFrame(rows)
+    """Arrays (T, P[, layers]) of the logged loss, TCV of H_2..H_L and W_l's distance to rank K / norm."""
+    run_ids = [c.run_id() for c in data.configs]
+    h = data.histories
+    data.table = h[h["run_id"].isin(run_ids)].reset_index(drop=True)
+    steps, loss = C.history_matrix(h, run_ids, "", "loss")
+    res = {"steps": steps.astype(int), "loss": loss.T}
+    for key, layers, metric in (("tcv", [f"H{l}" for l in range(2, L + 1)], "tcv"),
+                                ("tcv_norm", [f"H{l}" for l in range(2, L + 1)], "tcv_norm"),
+                                ("dist_rank", [f"W{l}" for l in range(1, L + 1)], "dist_rank_K"),
+                                ("wnorm", [f"W{l}" for l in range(1, L + 1)], "norm")):
+        res[key] = np.stack([C.history_matrix(h, run_ids, layer, metric)[1].T for layer in layers], axis=2)
     data.extra["res"] = res
 
 
@@ -422,8 +337,8 @@ def _fig3_summary(data: Data) -> str:
           description="MLP on Gaussian clusters: loss, TCV and distance of weights to rank K averaged over the "
                       "intermediate layers during training (mean and min-max band over initialisations); "
                       "TCV per layer.",
-          compute=_fig3_compute, summarize=_fig3_summary, settings=_fig3_settings,
-          est_seconds_quick=30, est_seconds_full=80)
+          configs=_fig3_configs, compute=_fig3_compute, summarize=_fig3_summary, settings=_fig3_settings,
+          est_seconds_quick=60, est_seconds_full=200)
 def _fig3_plot(out_dir, data: Data):
     plt = C.plt()
     res = data.extra["res"]
@@ -448,31 +363,40 @@ def _fig3_plot(out_dir, data: Data):
 # Fig. 5: block structure of the Gram matrices during training
 # ------------------------------------------------------------------------------------------------
 
+def _fig5_steps(size: str) -> list[int]:
+    """Ends of the runs whose final features are the snapshots (multiples of log_every)."""
+    return {"full": [500, 1000, 2000, 5000, 10000, 20000], "quick": [500, 1000, 2000, 4000, 6000],
+            "smoke": [10, 20]}[size]
+
+
+def _fig5_configs(quick: bool, smoke: bool):
+    size = _size(quick, smoke)
+    return [mlp_config(size, FIG3_LAM, FIG3_SIGMA, [0], steps=t) for t in _fig5_steps(size)]
+
+
 def _fig5_settings(size: str) -> dict:
-    return {"spec": asdict(_spec(size)), "lam": FIG3_LAM, "sigma": FIG3_SIGMA, "seed": 0, "snapshots": 6,
-            "gram": "Z_l^T Z_l of the pre-activations Z_l = W_l H_l, l = 1..L"}
+    return _mlp_settings(size) | {"lam": FIG3_LAM, "sigma": FIG3_SIGMA, "seed": 0, "snapshots": _fig5_steps(size),
+                                  "gram": "Z_l^T Z_l of the pre-activations Z_l = W_l H_l, l = 1..L"}
 
 
 def _fig5_compute(data: Data) -> None:
     import pandas as pd
 
-    spec = MLPSpec(**data.settings["spec"])
-    res = train_mlp(spec, [FIG3_LAM], [FIG3_SIGMA], [0], snapshot_lane=0)
-    snaps = res["snapshots"]
-    idx = np.unique(np.round(np.geomspace(1, len(snaps), min(6, len(snaps))) - 1).astype(int))
-    chosen = [snaps[i] for i in idx]
     from deepcollapse import dufm, metrics
+    from deepcollapse.train import final_features
 
-    y = dufm.labels([spec.n] * spec.K)
+    chosen = []
+    for cfg in sorted(data.configs, key=lambda c: c.steps):
+        _, Zs = final_features(C.lane_params(data.sweep_dir, cfg.run_id(), 0), cfg)
+        chosen.append((cfg.steps, [np.asarray(Z) for Z in Zs], cfg.run_id()))
+    y = dufm.labels([N_PER_CLASS] * K)
     rows = []
-    for step, Zs in chosen:
+    for step, Zs, run_id in chosen:
         for l, Z in enumerate(Zs, start=1):
-            G = Z.T @ Z
-            rows.append({"step": step, "layer": f"Z{l}", "tcv_norm": float(metrics.tcv_normalised(Z, y, spec.K)),
-                         "gram_block_ratio": _block_ratio(G, spec.K, spec.n)})
+            rows.append({"run_id": run_id, "lane": 0, "step": step, "layer": f"Z{l}", "tcv_norm": float(metrics.tcv_normalised(Z, y, K)),
+                         "gram_block_ratio": _block_ratio(Z.T @ Z, K, N_PER_CLASS)})
     data.table = pd.DataFrame(rows)
-    data.extra["chosen"] = chosen
-    data.extra["spec"] = spec
+    data.extra["chosen"] = [(step, Zs) for step, Zs, _ in chosen]
 
 
 def _block_ratio(G: np.ndarray, K: int, n: int) -> float:
@@ -494,8 +418,8 @@ def _fig5_summary(data: Data) -> str:
 @register("zangrando-fig5", paper=PAPER, figure="Fig. 5",
           description="MLP on Gaussian clusters: emergence of the class-block structure of each layer's Gram "
                       "matrix Z_l^T Z_l during training.",
-          compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
-          est_seconds_quick=5, est_seconds_full=10)
+          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
+          est_seconds_quick=20, est_seconds_full=40)
 def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     chosen = data.extra["chosen"]

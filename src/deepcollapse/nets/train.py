@@ -35,9 +35,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -202,7 +202,7 @@ def planned_memory(cfg: NetConfig, image: tuple[int, int, int], N: int, B: int |
     model = build_net(cfg, image[-1], cfg.K, seed=0)
     graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
     tx = make_optimizer(cfg)
-    spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)  # noqa: E731
+    spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)
     lowered = jax.jit(make_step(graphdef, cfg, tx, N)).lower(
         params, bstats, tx.init(params), spec((B,), jnp.int32), jax.random.PRNGKey(0),
         spec((N, *image), F32), spec((N,), jnp.int32))

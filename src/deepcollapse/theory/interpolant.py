@@ -35,7 +35,7 @@ Numerics: NumPy float64.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
