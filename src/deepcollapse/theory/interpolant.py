@@ -72,6 +72,11 @@ def interpolates(X: np.ndarray, Y: np.ndarray, rtol: float = 1e-8) -> bool:
     return bool(np.linalg.norm(R) <= rtol * max(np.linalg.norm(Y), 1e-300))
 
 
+def _nonzero(s: np.ndarray, rank_rtol: float) -> np.ndarray:
+    """The singular values (descending) above rank_rtol * s_max; round-off ones count as zeros."""
+    return s[s > rank_rtol * max(s[0], 1e-300)] if s.size else s
+
+
 def predicted_singular_values(X: np.ndarray, Y: np.ndarray, L: int, rank_rtol: float = 1e-10) -> np.ndarray:
     """Non-zero singular values shared by every W_l of the minimum-norm deep linear interpolant:
     s_i(Y X^+)^(1/L), descending (module docstring, steps 1-2; the delta -> 0 limit of weight decay).
@@ -79,9 +84,7 @@ def predicted_singular_values(X: np.ndarray, Y: np.ndarray, L: int, rank_rtol: f
     Singular values of Y X^+ below rank_rtol * s_max count as zeros and are dropped.
     """
     L = _check_L(L)
-    s = np.linalg.svd(min_norm_interpolant(X, Y), compute_uv=False)
-    s = s[s > rank_rtol * max(s[0], 1e-300)] if s.size else s
-    return s ** (1.0 / L)
+    return _nonzero(np.linalg.svd(min_norm_interpolant(X, Y), compute_uv=False), rank_rtol) ** (1.0 / L)
 
 
 def min_weight_norm(X: np.ndarray, Y: np.ndarray, L: int) -> float:
@@ -96,20 +99,17 @@ def balanced_factors(A: np.ndarray, widths: Sequence[int], rank_rtol: float = 1e
     A = U S V^T (thin, the r non-zero singular values); W_1 = P_1 S^(1/L) V^T,
     W_l = P_l S^(1/L) P_{l-1}^T, W_L = U S^(1/L) P_{L-1}^T, where P_l (d_{l+1} x r) embeds R^r as the
     first r coordinates. widths: (d_2, ..., d_L) hidden widths, each >= rank(A); A is K x d_1.
+    These are Garrod & Keating's balanced factors (`theory.factors.balanced_factors`, Lemma 1) of A
+    with L - 1 weights after a "feature" factor, which here is W_1.
     """
+    from deepcollapse.theory.factors import balanced_factors as ufm_factors
+
     A = np.asarray(A, np.float64)
     widths = [int(w) for w in widths]
-    L = len(widths) + 1
-    U, s, Vt = np.linalg.svd(A, full_matrices=False)
-    r = int(np.sum(s > rank_rtol * max(s[0], 1e-300))) if s.size else 0
+    if not widths:
+        return [A.copy()]
+    r = len(_nonzero(np.linalg.svd(A, compute_uv=False), rank_rtol))
     if any(w < r for w in widths):
         raise ValueError(f"every hidden width must be >= rank(A) = {r}, got {widths}")
-    root = np.diag(s[:r] ** (1.0 / L))
-    emb = [np.eye(w, r) for w in widths]
-    if L == 1:
-        return [A.copy()]
-    Ws = [emb[0] @ root @ Vt[:r]]
-    for l in range(1, L - 1):
-        Ws.append(emb[l] @ root @ emb[l - 1].T)
-    Ws.append(U[:, :r] @ root @ emb[-1].T)
-    return Ws
+    f = ufm_factors(A, len(widths), widths, 1.0, 1.0, rank_rtol=rank_rtol)
+    return [f["H1"], *f["W"]]
