@@ -389,37 +389,34 @@ def _est_seconds(name: str, size: str) -> float:
                           + _CPU_SECONDS_PER_RUN)
     return total
 
-register("sukenik-fig2-resnet", paper=SUKENIK, figure="Fig. 2 (bottom row)",
-         description="ResNet-20 + 4-layer ReLU MLP head (width 64) on CIFAR-10, MSE, DUFM-like regularisation "
-                     "(weight decay 0.005 on the head, lam_H = 5e-6 at n = 5000), lr 0.05, 5 seeds: loss vs "
-                     "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
-                     "singular values at convergence.",
-         compute=_compute, summarize=_summary, settings=_settings("sukenik-fig2-resnet"),
-         est_seconds_quick=_est_seconds("sukenik-fig2-resnet", "quick"), est_seconds_full=_est_seconds("sukenik-fig2-resnet", "full"))(_plot_sukenik)
+def _register_net(name: str, plot, **fields) -> None:
+    """Register a real-network figure: the shared compute and summary, its settings and CPU estimates."""
+    register(name, compute=_compute, summarize=_summary, settings=_settings(name),
+             est_seconds_quick=_est_seconds(name, "quick"), est_seconds_full=_est_seconds(name, "full"),
+             **fields)(plot)
 
-register("garrod-fig3", paper=GARROD, figure="Fig. 3",
-         description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
-                     "at n = 5000), lr 0.05: linear head L = 3 on MNIST and CIFAR-10, ReLU head L = 4 on "
-                     "CIFAR-10. Loss vs the DNC bound, class-mean logit matrix, count of its singular values "
-                     "above 1e-6.",
-         compute=_compute, summarize=_summary, settings=_settings("garrod-fig3"),
-         est_seconds_quick=_est_seconds("garrod-fig3", "quick"), est_seconds_full=_est_seconds("garrod-fig3", "full"))(_plot_garrod)
 
-register("garrod-fig4", paper=GARROD, figure="Fig. 4",
-         description="ResNet-20 + ReLU MLP head (L = 4) on CIFAR-10, cross-entropy, standard weight decay 1e-2 on "
-                     "every parameter, lr 1e-3: the class-mean logit matrix is low rank and not a simplex.",
-         compute=_compute, summarize=_summary, settings=_settings("garrod-fig4"),
-         est_seconds_quick=_est_seconds("garrod-fig4", "quick"), est_seconds_full=_est_seconds("garrod-fig4", "full"))(_plot_garrod)
+_register_net("sukenik-fig2-resnet", _plot_sukenik, paper=SUKENIK, figure="Fig. 2 (bottom row)",
+              description="ResNet-20 + 4-layer ReLU MLP head (width 64) on CIFAR-10, MSE, DUFM-like regularisation "
+                          "(weight decay 0.005 on the head, lam_H = 5e-6 at n = 5000), lr 0.05, 5 seeds: loss vs "
+                          "L_DNC and L_SRG (K = 10, r = 5, L = 4), DNC1 per head layer over training, class-mean "
+                          "singular values at convergence.")
 
-register("garrod-fig7", paper=GARROD, figure="Fig. 7 (App. D)",
-         description="MNIST counterpart of Fig. 3 bottom row: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, "
-                     "UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 at n = 5000), lr 0.05: loss vs the "
-                     "DNC bound, class-mean logits and their singular values.",
-         compute=_compute, summarize=_summary, settings=_settings("garrod-fig7"),
-         est_seconds_quick=_est_seconds("garrod-fig7", "quick"), est_seconds_full=_est_seconds("garrod-fig7", "full"))(_plot_garrod)
+_register_net("garrod-fig3", _plot_garrod, paper=GARROD, figure="Fig. 3",
+              description="ResNet-20 + MLP head, cross-entropy, UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 "
+                          "at n = 5000), lr 0.05: linear head L = 3 on MNIST and CIFAR-10, ReLU head L = 4 on "
+                          "CIFAR-10. Loss vs the DNC bound, class-mean logit matrix, count of its singular values "
+                          "above 1e-6.")
 
-register("garrod-fig8", paper=GARROD, figure="Fig. 8 (App. D)",
-         description="MNIST counterpart of Fig. 4: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, standard "
-                     "weight decay 1e-2 on every parameter, lr 1e-3: low-rank class-mean logits, not a simplex.",
-         compute=_compute, summarize=_summary, settings=_settings("garrod-fig8"),
-         est_seconds_quick=_est_seconds("garrod-fig8", "quick"), est_seconds_full=_est_seconds("garrod-fig8", "full"))(_plot_garrod)
+_register_net("garrod-fig4", _plot_garrod, paper=GARROD, figure="Fig. 4",
+              description="ResNet-20 + ReLU MLP head (L = 4) on CIFAR-10, cross-entropy, standard weight decay 1e-2 on "
+                          "every parameter, lr 1e-3: the class-mean logit matrix is low rank and not a simplex.")
+
+_register_net("garrod-fig7", _plot_garrod, paper=GARROD, figure="Fig. 7 (App. D)",
+              description="MNIST counterpart of Fig. 3 bottom row: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, "
+                          "UFM-style regularisation (lam_W = 5e-3, lam_H = 1e-6 at n = 5000), lr 0.05: loss vs the "
+                          "DNC bound, class-mean logits and their singular values.")
+
+_register_net("garrod-fig8", _plot_garrod, paper=GARROD, figure="Fig. 8 (App. D)",
+              description="MNIST counterpart of Fig. 4: ResNet-20 + ReLU MLP head (L = 4), cross-entropy, standard "
+                          "weight decay 1e-2 on every parameter, lr 1e-3: low-rank class-mean logits, not a simplex.")
