@@ -398,11 +398,20 @@ def distance_to_rank(W, k) -> jax.Array:
     Zangrando et al., Fig. 1 (with k = K): the squared Frobenius distance to the best rank-k
     approximation (Eckart-Young) over ||W||_F^2. 0 when rank W <= k; nan for W = 0 (0/0).
     """
+    return _tail_share(singular_values(W), _check_target_rank(k))
+
+
+def _check_target_rank(k) -> int:
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 0:
         raise ValueError(f"k must be a non-negative Python int (the target rank), got {k!r}")
-    s2 = singular_values(W) ** 2
+    return int(k)
+
+
+def _tail_share(s, k: int) -> jax.Array:
+    """sum_{j>k} s_j^2 / sum_j s_j^2 of descending singular values s (nan when all are 0)."""
+    s2 = s**2
     total = jnp.sum(s2)
-    return _safe_div(jnp.sum(s2[int(k):]), total, total > 0)
+    return _safe_div(jnp.sum(s2[k:]), total, total > 0)
 
 
 def weight_summary(W, K: int, rtol=DEFAULT_RANK_RTOL) -> dict:
@@ -411,8 +420,8 @@ def weight_summary(W, K: int, rtol=DEFAULT_RANK_RTOL) -> dict:
     "dist_rank_K" (`distance_to_rank` with k = K, Zangrando et al. Fig. 1), "rank" (`numerical_rank`
     at rtol) and "norm" (||W||_F, Zangrando et al. Fig. 4).
     """
-    return {"dist_rank_K": distance_to_rank(W, K), "rank": numerical_rank(W, rtol),
-            "norm": jnp.sqrt(jnp.sum(jnp.square(W)))}
+    s = singular_values(W)  # one SVD for all three
+    return {"dist_rank_K": _tail_share(s, _check_target_rank(K)), "rank": numerical_rank(s, rtol), "norm": jnp.sqrt(jnp.sum(s**2))}
 
 
 WEIGHT_KEYS = ("dist_rank_K", "rank", "norm")
