@@ -10,7 +10,6 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
@@ -18,7 +17,7 @@ from jax.experimental.compilation_cache import compilation_cache
 
 from deepcollapse import backends, sweep, train
 from deepcollapse.config import DUFMConfig
-from deepcollapse.sweep_cli import register
+from deepcollapse.cli import app as cli_app
 
 BASE = dict(K=3, n=2, L=2, width=3, steps=40, log_every=20, dtype="float64", seeds=2, lr=0.1)
 GRID = {"activation": ["relu", "linear"], "lam_H": [0.01, 0.02, 0.05]}  # 6 points, 2 shapes
@@ -337,14 +336,7 @@ def test_locked_point_is_left_to_its_owner(tmp_path, monkeypatch):
 
 # ---- command -------------------------------------------------------------------------------------
 def _app():
-    app = typer.Typer()
-
-    @app.callback()
-    def main():
-        """test app"""
-
-    register(app)
-    return app
+    return cli_app
 
 
 def test_sweep_command_runs_records_failures_and_resumes(tmp_path):

@@ -1,28 +1,69 @@
-"""Validated configuration of an L-DUFM training run (SPEC.md, "The deep unconstrained features model").
+"""Validated run configurations: the L-DUFM (`DUFMConfig`) and the real networks (`NetConfig`).
 
-A config is data: it is hashed into the run id, written next to the results, and read back from YAML.
-Every field that a paper leaves open has a default here and is an explicit option.
+A config is data: it is hashed into the run id, written next to the results (`config.yaml`), and read
+back from YAML (`parse_config`: `kind: net` selects a network config, anything else is a DUFM). Every
+field that a paper leaves open has a default here and is an explicit option. Ranges are pydantic
+`Field` constraints on the shared types below: every float is finite, every integer strict (YAML's
+`true` is not a count), and an unknown field is an error naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+
+from .dufm import per_layer
+
+# ---- shared field types ----------------------------------------------------------------------------
+StrictInt = Annotated[int, Strict()]
+Count = Annotated[int, Strict(), Field(ge=1)]
+Seed = Annotated[int, Strict(), Field(ge=0)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+UnitInterval = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]  # open (0, 1)
+Momentum = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]  # [0, 1)
+PerLayer = Union[NonNegative, tuple[NonNegative, ...]]  # one value for every layer, or one per layer
+Seeds = Union[Count, tuple[Seed, ...]]  # a count (seeds 0..count-1) or an explicit list
 
 ACTIVATIONS = ("relu", "linear")
 LOSSES = ("mse", "ce")
 
-# Fields that may differ between lanes of one compiled program (same array shapes).
+# Fields that may differ between lanes of one compiled DUFM program (same array shapes).
 LANE_FIELDS = ("lam_H", "lam_W", "lr", "init_scale")
+
+
+def _check_seeds(v):
+    if not isinstance(v, int) and (len(v) == 0 or len(set(v)) != len(v)):
+        raise ValueError(f"need a non-empty list of distinct seeds, got {list(v)}")
+    return v
+
+
+def _seed_list(seeds) -> tuple[int, ...]:
+    return tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+
+
+def _lam_columns(lams: tuple[float, ...]) -> dict:
+    """lam_W as table columns: `lam_W` (NaN if the layers differ) and, then, `lam_W1..lam_WL`."""
+    if len(set(lams)) == 1:
+        return {"lam_W": lams[0]}
+    return {"lam_W": float("nan"), **{f"lam_W{l}": v for l, v in enumerate(lams, start=1)}}
+
+
+def _hash(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class OptimizerConfig(BaseModel):
     """An Optax optimizer by name with its keyword arguments; the learning rate comes from `lr`.
 
-    The papers use plain full-batch gradient descent: `sgd` with no momentum (the default).
+    The papers use plain full-batch gradient descent: `sgd` with no momentum (the default). The name
+    must be an Optax optimizer (a function whose first parameter is `learning_rate`), and every keyword
+    one it takes; both are checked here, before anything is trained or written.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,11 +73,41 @@ class OptimizerConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known_optimizer(cls, v: str) -> str:
-        import optax
-
-        if not callable(getattr(optax, v, None)):
+        if _optimizer_params(v) is None:
             raise ValueError(f"unknown optax optimizer {v!r}; use a name such as 'sgd', 'adam', 'adamw'")
         return v
+
+    @model_validator(mode="after")
+    def _known_kwargs(self) -> "OptimizerConfig":
+        params = _optimizer_params(self.name)
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return self
+        unknown = sorted(set(self.kwargs) - set(params) | ({"learning_rate"} & set(self.kwargs)))
+        if unknown:
+            allowed = [p for p in params if p != "learning_rate"]
+            raise ValueError(f"kwargs: optax.{self.name} takes no keyword {', '.join(map(repr, unknown))} "
+                             f"(the learning rate is `lr`); it takes {', '.join(allowed) or 'none'}")
+        missing = [n for n, p in params.items() if n != "learning_rate" and p.default is p.empty
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in self.kwargs]
+        if missing:
+            raise ValueError(f"kwargs: optax.{self.name} needs {', '.join(missing)}")
+        return self
+
+
+def _optimizer_params(name: str):
+    """The parameters of optax.<name> if it is an optimizer factory (first parameter learning_rate)."""
+    import optax
+
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    f = getattr(optax, name, None)
+    if not inspect.isfunction(f):
+        return None
+    try:
+        params = inspect.signature(f).parameters
+    except (TypeError, ValueError):
+        return None
+    return params if next(iter(params), None) == "learning_rate" else None
 
 
 class GaussianData(BaseModel):
@@ -50,10 +121,10 @@ class GaussianData(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["gaussian"] = "gaussian"
-    dim: int = Field(..., ge=1, description="input dimension d_1")
-    sigma: float = Field(..., ge=0, description="within-class standard deviation")
-    mean_scale: float = Field(1.0, gt=0, description="norm of every cluster centre")
-    seed: int = Field(0, description="seed of the data (centres and noise)")
+    dim: Count = Field(..., description="input dimension d_1")
+    sigma: NonNegative = Field(..., description="within-class standard deviation")
+    mean_scale: Positive = Field(1.0, description="norm of every cluster centre")
+    seed: Seed = Field(0, description="seed of the data (centres and noise)")
 
 
 class DUFMConfig(BaseModel):
@@ -74,91 +145,31 @@ class DUFMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    K: int = Field(10, description="number of classes")
-    n: int | None = Field(None, description="samples per class (balanced); or give class_sizes")
-    class_sizes: tuple[int, ...] | None = Field(None, description="samples of each class (imbalanced)")
-    L: int = Field(4, description="number of weight layers W_1..W_L")
-    width: int | tuple[int, ...] = Field(30, description="d_1..d_L: one int for all, or a list of L (with data: d_2..d_L, L-1 values)")
+    K: Annotated[int, Strict(), Field(ge=2, description="number of classes")] = 10
+    n: Count | None = Field(None, description="samples per class (balanced); or give class_sizes")
+    class_sizes: tuple[Count, ...] | None = Field(None, description="samples of each class (imbalanced)")
+    L: Count = Field(4, description="number of weight layers W_1..W_L (L = 1: the classical UFM)")
+    width: Count | tuple[Count, ...] = Field(
+        30, description="d_1..d_L: one int for all, or a list of L (with data: d_2..d_L, L-1 values)")
     activation: Literal["relu", "linear"] = "relu"
     loss: Literal["mse", "ce"] = "mse"
-    lam_H: float = Field(0.004, description="weight decay on the free features H_1 (unused with data)")
-    lam_W: float | tuple[float, ...] = Field(0.004, description="weight decay of W_1..W_L: one or L values")
-    init_scale: float = Field(0.3, description="std of the Gaussian initialisation of every factor")
+    lam_H: NonNegative = Field(0.004, description="weight decay on the free features H_1 (unused with data)")
+    lam_W: PerLayer = Field(0.004, description="weight decay of W_1..W_L: one or L values")
+    init_scale: NonNegative = Field(0.3, description="std of the Gaussian initialisation of every factor")
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    lr: float = Field(0.5, description="learning rate")
-    steps: int = Field(30000, description="full-batch gradient steps")
-    seeds: int | tuple[int, ...] = Field(10, description="a count (seeds 0..count-1) or an explicit list")
+    lr: Positive = Field(0.5, description="learning rate")
+    steps: Count = Field(30000, description="full-batch gradient steps")
+    seeds: Seeds = Field(10, description="a count (seeds 0..count-1) or an explicit list")
     dtype: Literal["float32", "float64"] = "float32"
-    log_every: int = Field(500, description="steps between logged metrics (one compiled chunk)")
-    rank_rtol: float = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
+    log_every: Count = Field(500, description="steps between logged metrics (one compiled chunk)")
+    rank_rtol: UnitInterval = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
     data: GaussianData | None = Field(
         None, description="fixed input data H_1 = X (an MLP on data); None: free features H_1")
-
-    @field_validator("K")
-    @classmethod
-    def _k(cls, v: int) -> int:
-        if v < 2:
-            raise ValueError(f"must be >= 2 classes, got {v}")
-        return v
-
-    @field_validator("L")
-    @classmethod
-    def _l(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1 layer (L=1 is the classical UFM), got {v}")
-        return v
-
-    @field_validator("n")
-    @classmethod
-    def _n(cls, v: int | None) -> int | None:
-        if v is not None and v < 1:
-            raise ValueError(f"must be >= 1 sample per class, got {v}")
-        return v
-
-    @field_validator("class_sizes")
-    @classmethod
-    def _sizes(cls, v):
-        if v is not None and any(s < 1 for s in v):
-            raise ValueError(f"every class needs >= 1 sample, got {list(v)}")
-        return v
-
-    @field_validator("lam_H", "init_scale")
-    @classmethod
-    def _nonneg(cls, v: float, info) -> float:
-        if not v >= 0 or v != v:
-            raise ValueError(f"must be >= 0, got {v}")
-        return v
-
-    @field_validator("lr")
-    @classmethod
-    def _lr(cls, v: float) -> float:
-        if not v > 0:
-            raise ValueError(f"learning rate must be > 0, got {v}")
-        return v
-
-    @field_validator("steps", "log_every")
-    @classmethod
-    def _positive_int(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
-
-    @field_validator("rank_rtol")
-    @classmethod
-    def _rtol(cls, v: float) -> float:
-        if not 0 < v < 1:
-            raise ValueError(f"must be in (0, 1), got {v}")
-        return v
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v):
-        if isinstance(v, int):
-            if v < 1:
-                raise ValueError(f"need >= 1 seed, got {v}")
-        elif len(v) == 0 or len(set(v)) != len(v):
-            raise ValueError(f"need a non-empty list of distinct seeds, got {list(v)}")
-        return v
+        return _check_seeds(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> "DUFMConfig":
@@ -182,11 +193,8 @@ class DUFMConfig(BaseModel):
                 f"width: every {'hidden ' if self.data is not None else ''}layer needs width >= K={self.K} "
                 f"so the output can reach rank K, got {list(widths)}"
             )
-        lams = self.lams_W
-        if len(lams) != self.L:
-            raise ValueError(f"lam_W: need one value or L={self.L} values, got {len(lams)}")
-        if any(not (x >= 0) for x in lams):
-            raise ValueError(f"lam_W: every weight decay must be >= 0, got {list(lams)}")
+        if not isinstance(self.lam_W, (int, float)) and len(self.lam_W) != self.L:
+            raise ValueError(f"lam_W: need one value or L={self.L} values, got {len(self.lam_W)}")
         if self.log_every > self.steps:
             object.__setattr__(self, "log_every", self.steps)
         if self.steps % self.log_every:
@@ -194,6 +202,8 @@ class DUFMConfig(BaseModel):
         return self
 
     # ---- derived views -------------------------------------------------------------------------
+    kind: ClassVar[str] = "dufm"
+
     @property
     def sizes(self) -> tuple[int, ...]:
         """n_1..n_K."""
@@ -218,11 +228,19 @@ class DUFMConfig(BaseModel):
     @property
     def lams_W(self) -> tuple[float, ...]:
         """lam_1..lam_L."""
-        return (float(self.lam_W),) * self.L if isinstance(self.lam_W, (int, float)) else tuple(self.lam_W)
+        return tuple(per_layer(self.lam_W, self.L).tolist())
 
     @property
     def seed_list(self) -> tuple[int, ...]:
-        return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
+        return _seed_list(self.seeds)
+
+    def lane_columns(self) -> dict:
+        """The hyper-parameters that may differ between lanes, as history / summary columns."""
+        return {"lam_H": self.lam_H, **_lam_columns(self.lams_W), "lr": self.lr, "init_scale": self.init_scale}
+
+    def resources(self) -> dict:
+        """What a run asks of a Ray node: one CPU (the engine's programs are small)."""
+        return {"num_cpus": 1, "num_gpus": 0}
 
     def shape_key(self) -> str:
         """Hash of everything but the lane fields and seeds: configs with equal keys share one program.
@@ -244,12 +262,222 @@ class DUFMConfig(BaseModel):
             del d["data"]
         return d
 
+    def to_dict(self) -> dict:
+        """The fields as written to config.yaml (read back by `parse_config`)."""
+        return self.model_dump(mode="json")
 
-def _hash(d: dict) -> str:
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+NET_DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar10-python", "cifar10-jpeg", "synthetic")
+_NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar10": 10, "cifar10-python": 10, "cifar10-jpeg": 10}
+DEFAULT_LAM = 5e-4
+#: Fields of a NetConfig that say where a run goes, not what it computes: not part of the run id.
+NET_PLACEMENT_FIELDS = ("num_cpus", "num_gpus", "data_root")
 
 
-def load_config(path, overrides: list[str] | None = None) -> DUFMConfig:
+class NetConfig(BaseModel):
+    """One ResNet-20 + MLP-head training run (one or more seeds) (SPEC.md, "Real networks"; Súkeník et
+    al. 2024, Sec. 5 and Fig. 2; Garrod & Keating, Sec. 5).
+
+    Data: `dataset` split `split` from `data_root` (see `deepcollapse.data.load`), `n_per_class`
+    samples per class drawn with `data_seed` (None: all), standardised per channel if `standardize`.
+    "synthetic": K = `synthetic_K` Gaussian class templates of shape `synthetic_shape` (H, W, C) plus
+    N(0, synthetic_noise^2) pixel noise (`n_per_class` required) -- for tests and smoke runs.
+
+    Regularisation modes:
+    - "dufm" (DUFM-like): loss = fit + (N/B) lam_H/2 ||H_1,batch||_F^2 + sum_l lam_l/2 ||W_l||_F^2
+      + backbone_wd/2 ||theta_backbone||^2 (default backbone_wd = 0). H_1,batch (d_1 x B) are the
+      backbone's features of the batch; the factor N/B makes the penalty an unbiased estimate of the
+      DUFM's full-data term lam_H/2 ||H_1||_F^2 (with a full batch it is exactly that term).
+    - "standard": loss = fit + weight_decay/2 ||all parameters||^2 (backbone convolutions, BatchNorm
+      scales and biases, and the head), i.e. SGD's coupled weight decay; no feature penalty.
+    `lam_H`, `lam_W`, `backbone_wd` belong to "dufm" mode and `weight_decay` to "standard" mode; leaving
+    them None gives the mode's default (dufm: 5e-4, 5e-4, 0; standard: 5e-4), and setting one that the
+    chosen mode does not use is an error, so a config never carries a value that had no effect.
+
+    `num_cpus`, `num_gpus` (what a Ray task of this run asks for) and `data_root` (where the files
+    are) place a run; they are not part of its run id.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["net"] = "net"
+
+    # data
+    dataset: Literal["mnist", "fashion-mnist", "cifar10", "cifar10-python", "cifar10-jpeg", "synthetic"] = "cifar10"
+    data_root: str | None = Field(None, description="data root; None: $DEEPCOLLAPSE_DATA or the default")
+    split: Literal["train", "test"] = "train"
+    n_per_class: Count | None = Field(None, description="samples per class (balanced subset); None: all")
+    data_seed: Seed = Field(0, description="seed of the subset choice (the same subset for every run seed)")
+    standardize: bool = True
+    synthetic_K: Annotated[int, Strict(), Field(ge=2)] = 10
+    synthetic_shape: tuple[Count, Count, Count] = (8, 8, 1)
+    synthetic_noise: NonNegative = 0.5
+
+    # backbone
+    channels: tuple[Count, Count, Count] = Field((16, 32, 64), description="ResNet-20 stage widths c_1, c_2, c_3")
+    shortcut: Literal["A", "B"] = "A"
+    bn_momentum: Momentum = 0.9
+
+    # head
+    L: Count = Field(3, description="number of head layers W_1..W_L")
+    width: Count = Field(64, description="hidden width d of the head")
+    activation: Literal["relu", "linear"] = "relu"
+    loss: Literal["mse", "ce"] = "mse"
+    head_init_scale: Positive | None = Field(None, description="std of head entries; None: 1/sqrt(fan_in)")
+
+    # regularisation
+    reg: Literal["dufm", "standard"] = "dufm"
+    lam_H: NonNegative | None = Field(None, description="dufm: weight decay on the features H_1")
+    lam_W: PerLayer | None = Field(None, description="dufm: lam_1..lam_L, one or L values")
+    backbone_wd: NonNegative | None = Field(None, description="dufm: weight decay of the backbone (default 0)")
+    weight_decay: NonNegative | None = Field(None, description="standard: weight decay of every parameter")
+
+    # optimisation
+    lr: Positive = 0.05
+    momentum: Momentum = 0.0
+    batch_size: Count | None = Field(128, description="samples per step; None: the full subset")
+    epochs: Count = 10
+    eval_every: Count = Field(1, description="epochs between metric passes and checkpoints")
+    eval_batch_size: Count = Field(500, description="batch of the metric pass (memory only)")
+    augment: bool = Field(False, description="random crop (zero padding crop_pad) + horizontal flip")
+    crop_pad: Annotated[int, Strict(), Field(ge=0)] = 4
+    seeds: Seeds = Field(1, description="a count (seeds 0..count-1) or an explicit list")
+    dtype: Literal["float32"] = "float32"
+
+    # metrics
+    rank_rtol: UnitInterval = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
+    logit_sv_atol: Positive = Field(1e-6, description="final count of class-mean-logit singular values above this")
+
+    # placement (not part of the run id)
+    num_cpus: Count = Field(1, description="CPUs a Ray task of this run asks for")
+    num_gpus: NonNegative = Field(0, description="GPUs a Ray task of this run asks for (0: none)")
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v):
+        return _check_seeds(v)
+
+    @field_validator("synthetic_shape")
+    @classmethod
+    def _shape(cls, v):
+        if min(v[:2]) < 4:
+            raise ValueError(f"must be (H, W, C) with H, W >= 4 and C >= 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NetConfig":
+        if self.reg == "dufm" and self.weight_decay is not None:
+            raise ValueError("weight_decay: only used with reg='standard'; in 'dufm' mode set lam_H, lam_W "
+                             "and backbone_wd instead")
+        if self.reg == "standard":
+            given = [k for k in ("lam_H", "lam_W", "backbone_wd") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only used with reg='dufm'; in 'standard' mode set "
+                                 "weight_decay (applied to every parameter)")
+        if self.lam_W is not None and not isinstance(self.lam_W, (int, float)) and len(self.lam_W) not in (1, self.L):
+            raise ValueError(f"lam_W: need one value or L={self.L} values, got {len(self.lam_W)}")
+        if self.dataset == "synthetic" and self.n_per_class is None:
+            raise ValueError("n_per_class: the synthetic dataset needs a number of samples per class")
+        if self.shortcut == "A" and not (self.channels[0] <= self.channels[1] <= self.channels[2]):
+            raise ValueError(f"channels: option-A shortcuts need non-decreasing widths, got {self.channels}")
+        if self.batch_size is not None and self.n_per_class is not None and self.batch_size > self.N:
+            raise ValueError(f"batch_size: at most the subset size N={self.N} (K={self.K} x n_per_class="
+                             f"{self.n_per_class}), got {self.batch_size}; use None for full batch")
+        return self
+
+    # ---- derived views --------------------------------------------------------------------------
+    @property
+    def K(self) -> int:
+        """Number of classes, from the dataset."""
+        return self.synthetic_K if self.dataset == "synthetic" else _NUM_CLASSES[self.dataset]
+
+    @property
+    def N(self) -> int | None:
+        """Training-set size when n_per_class is given (else known only after loading)."""
+        return None if self.n_per_class is None else self.K * self.n_per_class
+
+    @property
+    def lam_H_value(self) -> float:
+        return 0.0 if self.reg == "standard" else (DEFAULT_LAM if self.lam_H is None else float(self.lam_H))
+
+    @property
+    def lams_W(self) -> tuple[float, ...]:
+        """lam_1..lam_L (0 in standard mode, where weight_decay covers the head)."""
+        if self.reg == "standard":
+            return (0.0,) * self.L
+        v = DEFAULT_LAM if self.lam_W is None else self.lam_W
+        if not isinstance(v, (int, float)) and len(v) == 1:
+            v = v[0]
+        return tuple(per_layer(v, self.L).tolist())
+
+    @property
+    def backbone_wd_value(self) -> float:
+        return 0.0 if self.reg == "standard" or self.backbone_wd is None else float(self.backbone_wd)
+
+    @property
+    def weight_decay_value(self) -> float:
+        if self.reg != "standard":
+            return 0.0
+        return DEFAULT_LAM if self.weight_decay is None else float(self.weight_decay)
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return _seed_list(self.seeds)
+
+    def lane_columns(self) -> dict:
+        """The regularisation and learning rate, as history / summary columns."""
+        return {"lam_H": self.lam_H_value, **_lam_columns(self.lams_W), "weight_decay": self.weight_decay_value,
+                "lr": self.lr}
+
+    def resources(self) -> dict:
+        """What a Ray task of this run asks for: `num_cpus`, `num_gpus`."""
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+
+    def shape_key(self) -> str:
+        """Network runs never share a program: the key is the run id."""
+        return self.run_id()
+
+    def run_id(self) -> str:
+        """Content hash of every field that changes the numbers (placement fields left out)."""
+        return _hash(self.model_dump(mode="json", exclude=set(NET_PLACEMENT_FIELDS)))
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+RunConfig = Union[DUFMConfig, NetConfig]
+KINDS = {"dufm": DUFMConfig, "net": NetConfig}
+
+
+def is_run_config(c) -> bool:
+    return isinstance(c, (DUFMConfig, NetConfig))
+
+
+def parse_config(data: dict) -> RunConfig:
+    """A config from its fields: `kind: net` -> NetConfig, no kind (or `kind: dufm`) -> DUFMConfig."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a mapping of config fields, got {type(data).__name__}")
+    kind = data.get("kind", "dufm")
+    if kind not in KINDS:
+        raise ValueError(f"kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "dufm":
+        data = {k: v for k, v in data.items() if k != "kind"}
+    return KINDS[kind](**data)
+
+
+def config_error_line(e: BaseException) -> str:
+    """One line for a config error: `field: what is wrong; other.field: ...` (pydantic or ValueError)."""
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors():
+            field = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-")) or "config"
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {msg}")
+        return "; ".join(parts)
+    return " ".join(str(e).split())
+
+
+def load_config(path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config and apply `key=value` overrides (values parsed as YAML)."""
     import yaml
 
@@ -257,7 +485,7 @@ def load_config(path, overrides: list[str] | None = None) -> DUFMConfig:
         data = yaml.safe_load(f) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
-    return DUFMConfig(**apply_overrides(data, overrides or []))
+    return parse_config(apply_overrides(data, overrides or []))
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

@@ -27,6 +27,21 @@ class Hyper(NamedTuple):
     lam_W: jax.Array  # (L,)
 
 
+def per_layer(value, L: int, name: str = "lam_W") -> np.ndarray:
+    """lam_1..lam_L (float64, shape (L,)) from one value for every layer or a sequence of L values.
+
+    The one reading of "a scalar or per-layer" weight decay (configs, theory, reference losses).
+    """
+    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 1:
+        raise ValueError(f"L must be an int >= 1, got {L!r}")
+    lam = np.asarray(value, np.float64)
+    if lam.ndim == 0:
+        lam = np.full(L, float(lam))
+    if lam.shape != (L,):
+        raise ValueError(f"{name} must be a scalar or a sequence of L={L} values, got shape {lam.shape}")
+    return lam
+
+
 def labels(sizes: Sequence[int]) -> np.ndarray:
     """Class index of each column, class by class: [0]*n_1 + [1]*n_2 + ..."""
     return np.repeat(np.arange(len(sizes)), sizes)
@@ -116,9 +131,10 @@ def total_loss(params: dict, Y, hyper: Hyper, activation: str = "relu", loss: st
 
 def hyper(lam_H, lam_W, L: int | None = None, dtype=jnp.float64) -> Hyper:
     """Build `Hyper` from a scalar lam_H and a scalar or per-layer lam_W."""
-    lam_W = jnp.asarray(lam_W, dtype)
-    if lam_W.ndim == 0:
-        if L is None:
-            raise ValueError("L is needed to broadcast a scalar lam_W")
-        lam_W = jnp.full((L,), lam_W, dtype)
-    return Hyper(jnp.asarray(lam_H, dtype), lam_W)
+    if L is None and np.ndim(lam_W) == 0:
+        raise ValueError("L is needed to broadcast a scalar lam_W")
+    if isinstance(lam_W, jax.Array):  # possibly traced: broadcast in jax
+        lam = jnp.broadcast_to(lam_W.astype(dtype), (L or lam_W.shape[0],))
+    else:
+        lam = jnp.asarray(per_layer(lam_W, L or len(lam_W)), dtype)
+    return Hyper(jnp.asarray(lam_H, dtype), lam)

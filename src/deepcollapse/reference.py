@@ -9,9 +9,10 @@ does not define is left out. Also used for the real networks' heads (`experiment
 
 from __future__ import annotations
 
+import functools
 import math
 
-from .config import DUFMConfig
+from .dufm import per_layer
 
 
 def triangular_r(K: int) -> int | None:
@@ -30,7 +31,12 @@ def reference_losses_for(K: int, L: int, sizes, lam_H: float, lam_W, loss: str, 
     lam_geo = (lam_H prod_l lam_l)^(1/(L+1)), on which the reduced loss of Garrod & Keating's
     Lemma 1 depends alone (SPEC.md). Keys the theory does not define are left out.
     """
-    lams = [float(x) for x in (lam_W if hasattr(lam_W, "__len__") else [lam_W] * L)]
+    return dict(_references(int(K), int(L), tuple(int(x) for x in sizes), float(lam_H),
+                            tuple(per_layer(lam_W, L).tolist()), loss, activation))
+
+
+@functools.lru_cache(maxsize=256)
+def _references(K: int, L: int, sizes: tuple, lam_H: float, lams: tuple, loss: str, activation: str) -> dict:
     sizes = list(sizes)
     out: dict[str, float] = {}
     if min(lams) <= 0 or lam_H <= 0:
@@ -53,8 +59,27 @@ def reference_losses_for(K: int, L: int, sizes, lam_H: float, lam_W, loss: str, 
     return out
 
 
-def reference_losses(cfg: DUFMConfig) -> dict[str, float]:
-    """`reference_losses_for` a DUFM config (with fixed data H_1 is not free: none)."""
+def reference_losses(cfg, n: int | None = None) -> dict[str, float]:
+    """`reference_losses_for` a run config.
+
+    DUFM: its K, L, class sizes and lams (none with fixed data: H_1 is not free). Network: its head
+    (K, L, lams, activation, loss) at `n` samples per class (default cfg.n_per_class); none with standard
+    weight decay, which regularises the backbone too. A network's loss is at least the DUFM's global
+    minimum at the same n (its H_1 is constrained), so below L_DNC means better than every DNC solution.
+    """
+    if cfg.kind == "net":
+        n = cfg.n_per_class if n is None else n
+        if cfg.reg != "dufm" or n is None:
+            return {}
+        return reference_losses_for(cfg.K, cfg.L, [n] * cfg.K, cfg.lam_H_value, list(cfg.lams_W), cfg.loss,
+                                    cfg.activation)
     if getattr(cfg, "data", None) is not None:
         return {}
     return reference_losses_for(cfg.K, cfg.L, cfg.sizes, cfg.lam_H, cfg.lams_W, cfg.loss, cfg.activation)
+
+
+def summary_references(cfg, n: int | None = None) -> dict:
+    """The references of a run's summary: loss_dnc (L_DNC) and loss_lowrank (the best known low-rank
+    construction: L_SRG for MSE, the Eq. (5) pairs for CE), None where the theory defines none."""
+    refs = reference_losses(cfg, n)
+    return {"loss_dnc": refs.get("L_DNC"), "loss_lowrank": refs.get("L_SRG", refs.get("L_lowrank"))}

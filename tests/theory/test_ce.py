@@ -1,13 +1,11 @@
 """Cross-entropy deep UFM of Garrod & Keating: structures, optimal scales, Theorem 1 and Theorem 7."""
 
-import json
 import math
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
-from typer.testing import CliRunner
 
 from deepcollapse import dufm
 from deepcollapse.theory.ce import (
@@ -259,20 +257,3 @@ def test_relu_comparison_follows_reg_condition_at_small_lam(K, L):
         assert relu_compare(K, L, 1e-2)["lowrank_wins"]
 
 
-# ---- CLI ---------------------------------------------------------------------------------------
-
-
-def test_cli_ce_compare_json():
-    from deepcollapse.theory.cli import app
-
-    res = CliRunner().invoke(app, ["ce-compare", "--K", "4", "--K", "6", "--L", "2", "--L", "3",
-                                   "--lam", "1e-3", "--json"])
-    assert res.exit_code == 0, res.output
-    rows = json.loads(res.stdout)
-    assert [(r["K"], r["L"]) for r in rows] == [(4, 2), (4, 3), (6, 2), (6, 3)]
-    for r in rows:
-        assert {"K", "L", "loss_dnc", "loss_lowrank", "lowrank_wins", "theorem1_predicts"} <= set(r)
-        assert r["theorem1_predicts"] == theorem1_predicts(r["K"], r["L"])
-        assert r["lowrank_wins"] == (r["loss_lowrank"] < r["loss_dnc"])
-    bad = CliRunner().invoke(app, ["ce-compare", "--K", "1", "--json"])
-    assert bad.exit_code != 0

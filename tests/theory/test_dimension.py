@@ -1,14 +1,11 @@
 """Tests of deepcollapse.theory.dimension (Garrod & Keating, Theorem 5) and the `dimension` command."""
 
-import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from deepcollapse.theory import dimension as dm
 from deepcollapse.theory import landscape as ls
-from deepcollapse.theory.cli import app
 from deepcollapse.theory.factors import balanced_factors
 from deepcollapse.theory.hessian import dense_hessian
 
@@ -81,19 +78,3 @@ def test_bad_arguments_raise():
         dm.stiefel_dim(3, 2)
 
 
-def test_dimension_command_json_and_table():
-    runner = CliRunner()
-    args = ["dimension", "--K", "10", "--r", "5", "--L", "2", "--width", "10", "20", "40", "80", "160"]
-    res = runner.invoke(app, args + ["--json"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
-    assert [row["width"] for row in out["rows"]] == [10, 20, 40, 80, 160]
-    assert out["rows"][0]["dim_dnc"] == 2 * (9 * 10 - 45) and out["rows"][0]["dim_lowrank"] == 2 * (50 - 15)
-    assert out["limit"] == pytest.approx(1.8)
-    res = runner.invoke(app, args[:-4] + ["--width", "20", "--count", "paper", "--json"])
-    assert [row["width"] for row in json.loads(res.stdout)["rows"]] == [10, 20]
-    assert json.loads(res.stdout)["rows"][0]["ratio"] < 1
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0 and "1.2857" in res.stdout  # 90 / 70 at d = 10
-    assert runner.invoke(app, ["dimension", "--width", "4"]).exit_code != 0
-    assert runner.invoke(app, ["dimension", "--width", "10", "x"]).exit_code != 0

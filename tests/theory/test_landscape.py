@@ -1,17 +1,14 @@
 """Tests of deepcollapse.theory.landscape (Garrod & Keating, Theorems 4 and 6) and the `hessian` command."""
 
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from deepcollapse import dufm
 from deepcollapse.theory import landscape as ls
 from deepcollapse.theory.ce import dnc_structure, optimal_scale
-from deepcollapse.theory.cli import app
 from deepcollapse.theory.factors import balanced_factors, product, reduced_loss
 
 
@@ -182,20 +179,3 @@ def test_bad_arguments_raise():
         ls.dnc_critical_scales(1, 3, 1e-3)
 
 
-def test_hessian_command_json_and_table():
-    runner = CliRunner()
-    args = ["hessian", "--K", "4", "--L", "3", "--lam", "0.001", "--n", "1", "--width", "4", "--json"]
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
-    assert out["lam_max"] == pytest.approx(ls.lam_threshold("dnc", 4, 3, 1)[0])
-    pts = out["critical_points"]
-    assert [p["which"] for p in pts] == ["small", "large"]
-    assert [p["n_negative"] for p in pts][1] == 0 and pts[0]["n_negative"] > 0
-    assert pts[1]["scale"] == pytest.approx(ls.dnc_critical_scales(4, 3, 1e-3, 1)[1], rel=1e-14)
-    res = runner.invoke(app, ["hessian", "--lam", "0.001"])
-    assert res.exit_code == 0 and "large" in res.stdout
-    res = runner.invoke(app, ["hessian", "--lam", "1", "--json"])
-    assert res.exit_code == 0 and json.loads(res.stdout)["critical_points"] == []
-    res = runner.invoke(app, ["hessian", "--structure", "pairs", "--K", "5"])
-    assert res.exit_code != 0

@@ -1,17 +1,13 @@
 """SRG low-rank solution of the MSE ReLU L-DUFM (Súkeník et al., Fig. 1 and Fig. 3 left)."""
 
-import json
 import time
 from math import comb
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from deepcollapse import dufm
-from deepcollapse.theory.cli import app
 from deepcollapse.theory.mse import dnc_loss
 from deepcollapse.theory.srg import (class_mean_matrices, incidence_matrix, nuclear_norm_B, srg_loss,
                                      srg_loss_numerical, srg_ratio_table, srg_solution, triangular_graph)
@@ -162,28 +158,6 @@ def test_srg_bad_input():
         srg_loss(4, 3, 1, 0.01, 0.01, a=2.0)
     with pytest.raises(ValueError, match="variant"):
         srg_loss(4, 2, 1, 0.01, 0.01, "balanced")
-
-
-def _cli_prefix():
-    # typer runs a lone registered command as the app itself; with several it is a group
-    return ["srg-ratio"] if hasattr(typer.main.get_command(app), "commands") else []
-
-
-def test_cli_srg_ratio_json_and_out(tmp_path):
-    runner = CliRunner()
-    res = runner.invoke(app, _cli_prefix() + ["--r", "4", "--r", "5", "--L", "4", "--lam", "0.004",
-                                              "--n", "1", "--json", "--out", str(tmp_path)])
-    assert res.exit_code == 0, res.output
-    rows = json.loads(res.stdout)
-    assert [(row["r"], row["K"], row["L"]) for row in rows] == [(4, 6, 4), (5, 10, 4)]
-    for row in rows:
-        assert row["loss_dnc"] == pytest.approx(dnc_loss(row["K"], 4, 1, 0.004, 0.004)[0], rel=1e-14)
-        assert row["loss_srg"] == pytest.approx(srg_loss(row["r"], 4, 1, 0.004, 0.004)[0], rel=1e-14)
-    assert (tmp_path / "srg_ratio.png").stat().st_size > 0
-    lines = (tmp_path / "srg_ratio.csv").read_text().strip().splitlines()
-    assert lines[0] == "r,K,L,loss_dnc,loss_srg,ratio" and len(lines) == 3
-    bad = runner.invoke(app, _cli_prefix() + ["--r", "2", "--json"])
-    assert bad.exit_code != 0
 
 
 @pytest.mark.parametrize("r,L,lam_W,widths", [(4, 3, [0.01, 0.002, 0.005], [4, 5, 6]), (5, 4, 0.004, [5, 5, 6, 11])])

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .config import NetConfig
+from deepcollapse.config import NetConfig
 from .head import MLPHead
 from .resnet import ResNet20
 

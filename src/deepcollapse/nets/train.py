@@ -1,42 +1,35 @@
-"""Training loop of ResNet-20 + MLP head with streamed collapse metrics and resumable checkpoints.
+"""The real-network engine: ResNet-20 + MLP head trained by (mini-batch) SGD, with streamed collapse
+metrics of every head layer (SPEC.md, "Real networks"; Súkeník et al. (2024), Sec. 5 and Fig. 2;
+Garrod & Keating, Sec. 5 and App. D).
 
-SPEC.md, "Real networks"; Súkeník et al. (2024), Sec. 5 and Fig. 2 (DNC1 and ranks of every head
-layer during training); Garrod & Keating, Sec. 5 (singular values of the class-mean logits at the end).
-
-Reading order: `load_data` -> `loss_fn` (fit + regulariser, modes in `nets.config`) -> `make_epoch`
-(one jitted `lax.scan` over the epoch's batches: gather, augment, gradient, SGD update) ->
-`evaluate` (metric pass) -> `train_network` (the loop, checkpoints, history).
+`NetEngine` is what `deepcollapse.train.train` drives for a `NetConfig`, the same run path as the DUFM:
+its lanes are the config's seeds, a chunk is `eval_every` epochs of every lane, and after each chunk
+every lane is evaluated on the whole training subset; checkpoints, resumption and the run record are
+`train`'s. Reading order: `load_data` -> `loss_fn` (fit + regulariser, modes in `config.NetConfig`)
+-> `make_step` / `make_epoch` (one jitted program per SGD step) -> `evaluate` (metric pass) ->
+`NetEngine`.
 
 Choices:
 - The whole training subset lives on the device as one array; an epoch is a seeded permutation cut
   into floor(N/B) batches of B (the N mod B left-over samples change from epoch to epoch).
-- Randomness is stateless: epoch e uses fold_in(PRNGKey(seed), e) for the permutation and the
+- Randomness is stateless: epoch e of seed s uses fold_in(PRNGKey(s), e) for the permutation and the
   augmentation, so a resumed run draws exactly what an uninterrupted run draws.
 - BatchNorm: batch statistics in the training step (updating the running averages); the metric pass
   uses eval mode (running averages), so a sample's features do not depend on the other samples of
   its batch and the streamed statistics are those of one fixed function of the input -- the network
-  that would be deployed. Early in training the running averages lag behind the weights, so eval
-  features then differ from the batch-mode ones.
+  that would be deployed. Early in training the running averages lag behind the weights.
 - Metric pass: features H_1..H_L and pre-activations Z_1..Z_L of the whole training subset (no
-  augmentation), accumulated batch by batch in `StreamStats` (memory independent of N).
-- The reported loss at an evaluation (and the final loss) is the full-data objective in eval mode:
-  fit over all N samples + lam_H/2 ||H_1||_F^2 (all N columns, the DUFM term) + sum_l lam_l/2 ||W_l||^2
-  + backbone_wd/2 ||theta||^2 ("dufm"), or fit + weight_decay/2 ||all parameters||^2 ("standard").
-- Checkpoint (at every evaluation): `checkpoint.npz` with every array of (parameters, BatchNorm
-  statistics, optimizer state), the epoch, the base RNG key and the history; written to a temporary
-  file and moved into place with os.replace (atomic). A run with a checkpoint of the same config
-  resumes after its last epoch and produces the same numbers as an uninterrupted run.
+  augmentation), accumulated batch by batch in `deepcollapse.stats.StreamStats` (memory independent
+  of N). The logged loss is the full-data objective in eval mode: fit over all N samples + lam_H/2
+  ||H_1||_F^2 (all N columns, the DUFM term) + sum_l lam_l/2 ||W_l||^2 + backbone_wd/2 ||theta||^2
+  ("dufm"), or fit + weight_decay/2 ||all parameters||^2 ("standard"); "train_loss" is the mean batch
+  objective of the chunk's steps.
+- A lane whose training loss turns NaN or inf stops at that chunk and is reported as diverged.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
-import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -45,15 +38,15 @@ import numpy as np
 import optax
 from flax import nnx
 
-from deepcollapse import dufm
+from deepcollapse import dufm, metrics
+from deepcollapse.config import NetConfig
+from deepcollapse.results import Lane
+from deepcollapse.stats import StreamStats, stream_summary
 
 from .augment import random_crop_flip
-from .config import NetConfig
 from .model import Net, build_net
-from .stream import StreamStats, stream_summary
 from .synthetic import synthetic_images
 
-CHECKPOINT = "checkpoint.npz"
 F32 = jnp.float32
 
 
@@ -109,7 +102,7 @@ def weight_penalty(model: Net, cfg: NetConfig) -> jax.Array:
 
 
 def loss_fn(model: Net, x: jax.Array, y: jax.Array, cfg: NetConfig, N: int, train: bool = True):
-    """Batch objective (fit + reg, (fit, reg)); SPEC.md "Real networks", scaling in `nets.config`.
+    """Batch objective (fit + reg, (fit, reg)); SPEC.md "Real networks", scaling in `config.NetConfig`.
 
     fit = MSE 1/(2B)||Z - Y||_F^2 (Súkeník et al., Eq. 1) or CE (Garrod & Keating, Eq. 1) over the
     batch; reg = (N/B) lam_H/2 ||H_1,batch||_F^2 + `weight_penalty` ("dufm"), or `weight_penalty`.
@@ -251,8 +244,8 @@ def make_eval_batch(graphdef, cfg: NetConfig):
 def evaluate(model: Net, graphdef, params, bstats, x: jax.Array, y: jax.Array, cfg: NetConfig, eval_batch) -> dict:
     """Metrics of every head layer on the whole set (x, y), streamed in batches of cfg.eval_batch_size.
 
-    Returns {"layers": {name: stream_summary dict}, "loss", "fit", "reg", "accuracy"} (numpy values);
-    loss = full-data objective (module docstring).
+    Returns {"layers": {name: stream_summary dict}, "means": {name: class means (d x K)}, "loss",
+    "fit", "reg", "accuracy"} (numpy values); loss = full-data objective (module docstring).
     """
     N = int(x.shape[0])
     K = cfg.K
@@ -269,200 +262,200 @@ def evaluate(model: Net, graphdef, params, bstats, x: jax.Array, y: jax.Array, c
             yb = jnp.concatenate([yb, -jnp.ones((pad,), yb.dtype)])
         stats, fit_sum, correct = eval_batch(params, bstats, stats, fit_sum, correct, xb, yb)
     names = layer_names(model.head.L)
-    layers = {}
+    layers, means = {}, {}
     for name, s in zip(names, stats):
-        summ = stream_summary(s.finalize(), cfg.rank_rtol, feature_dtype=F32)
+        st = s.finalize()
+        summ = stream_summary(st, cfg.rank_rtol, feature_dtype=F32)
         layers[name] = {k: np.asarray(v) for k, v in summ.items()}
+        means[name] = np.asarray(st.means)
     fit = float(fit_sum) / N
     reg = float(weight_penalty(model, cfg))
     if cfg.lam_H_value:
         reg += 0.5 * cfg.lam_H_value * float(stats[0].sq_norm)  # lam_H/2 ||H_1||_F^2 over all N
-    return {"layers": layers, "loss": fit + reg, "fit": fit, "reg": reg, "accuracy": float(correct) / N}
-
-
-def history_rows(step: int, epoch: int, ev: dict, train_loss: float | None) -> list[dict]:
-    """Tidy rows (step, epoch, layer, metric, value); singular values as metrics "sv_0", "sv_1", ...
-
-    Network-wide quantities use layer "net": loss, fit, reg, accuracy, train_loss (mean batch
-    objective of the epochs since the previous evaluation).
-    """
-    rows = []
-    net = {"loss": ev["loss"], "fit": ev["fit"], "reg": ev["reg"], "accuracy": ev["accuracy"]}
-    if train_loss is not None:
-        net["train_loss"] = train_loss
-    for k, v in net.items():
-        rows.append({"step": step, "epoch": epoch, "layer": "net", "metric": k, "value": float(v)})
-    for layer, summ in ev["layers"].items():
-        for k, v in summ.items():
-            if k == "singular_values":
-                rows += [{"step": step, "epoch": epoch, "layer": layer, "metric": f"sv_{j}", "value": float(s)}
-                         for j, s in enumerate(v)]
-            else:
-                rows.append({"step": step, "epoch": epoch, "layer": layer, "metric": k, "value": float(v)})
-    return rows
+    return {"layers": layers, "means": means, "loss": fit + reg, "fit": fit, "reg": reg,
+            "accuracy": float(correct) / N}
 
 
 # ----------------------------------------------------------------------------------------------
-# Checkpoints
-# ----------------------------------------------------------------------------------------------
-
-def _atomic_write(path: Path, write: Callable) -> None:
-    """write(file object) into a temporary file next to `path`, then os.replace (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def save_checkpoint(path: Path, state, epoch: int, key: jax.Array, history: list, cfg: NetConfig, seed: int) -> None:
-    """Every array of `state` (a pytree), plus epoch, RNG key, history and config, in one .npz."""
-    leaves = jax.tree.leaves(state)
-    arrays = {f"leaf_{i:05d}": np.asarray(v) for i, v in enumerate(leaves)}
-    arrays.update(
-        n_leaves=np.asarray(len(leaves)), epoch=np.asarray(epoch), seed=np.asarray(seed),
-        rng=np.asarray(jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key),
-        history=np.asarray(json.dumps(history)), config=np.asarray(cfg.model_dump_json()),
-    )
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def load_checkpoint(path: Path, template, cfg: NetConfig, seed: int):
-    """(state, epoch, key, history) from `path`; `template` gives the pytree structure and dtypes.
-
-    Raises ValueError if the checkpoint belongs to another config or seed, or its arrays do not fit.
-    """
-    with np.load(path, allow_pickle=False) as z:
-        saved = NetConfig.model_validate_json(str(z["config"]))
-        if saved != cfg or int(z["seed"]) != seed:
-            raise ValueError(f"{path}: checkpoint of another run (config {saved.run_id()} seed {int(z['seed'])}, "
-                             f"this run {cfg.run_id()} seed {seed}); use another out_dir or delete it")
-        leaves, treedef = jax.tree.flatten(template)
-        if int(z["n_leaves"]) != len(leaves):
-            raise ValueError(f"{path}: {int(z['n_leaves'])} arrays, the model needs {len(leaves)}")
-        new = []
-        for i, t in enumerate(leaves):
-            a = z[f"leaf_{i:05d}"]
-            if a.shape != t.shape or a.dtype != t.dtype:
-                raise ValueError(f"{path}: array {i} is {a.shape} {a.dtype}, expected {t.shape} {t.dtype}")
-            new.append(jnp.asarray(a))
-        state = jax.tree.unflatten(treedef, new)
-        return state, int(z["epoch"]), jnp.asarray(z["rng"]), json.loads(str(z["history"]))
-
-
-# ----------------------------------------------------------------------------------------------
-# The loop
+# The engine
 # ----------------------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
 def _compiled(graphdef, cfg: NetConfig, N: int, B: int):
-    """(epoch, eval_batch) jitted functions, cached so that runs of one config (seeds, a resumed run)
-    compile once per process."""
+    """(epoch, eval_batch) jitted functions, cached so that runs of one config (a resumed run, a rerun
+    in the same process) compile once per process."""
     return make_epoch(graphdef, cfg, make_optimizer(cfg), N, B), make_eval_batch(graphdef, cfg)
 
 
-@dataclass
-class NetResult:
-    """A finished run: its config and seed, the tidy history, the final numbers and the trained model.
-
-    final: "loss", "fit", "reg", "accuracy" (full-data, eval mode), "logit_rank" (class-mean logit
-    singular values above cfg.logit_sv_atol), "singular_values" {layer: list}, "epochs", "steps",
-    "N", "K", "seconds" (wall time of this call, loading and compilation included).
-    """
-
-    config: NetConfig
-    seed: int
-    history: list[dict]
-    final: dict
-    model: Net | None = field(default=None, repr=False)
+def state_names(tree) -> list[str]:
+    """Names of the leaves of a network state pytree, in flattening order ("params/backbone/...")."""
+    return ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def train_network(cfg: NetConfig, out_dir: str | os.PathLike | None = None,
-                  progress: Callable[[int, dict], None] | None = None, seed: int | None = None,
-                  data=None) -> NetResult:
-    """Train ResNet-20 + MLP head as `cfg` says (one seed: `seed`, default the first of cfg.seeds).
-
-    out_dir: where `checkpoint.npz` (every eval_every epochs), `config.json` and `result.json` go;
-    an existing checkpoint of the same config and seed is resumed. progress(epoch, info) is called
-    after each evaluation with info = {"loss", "fit", "accuracy", "train_loss", "seconds"}.
-    data: a preloaded Dataset (x NHWC, y) to use instead of loading cfg's dataset (must have K classes).
-    """
-    seed = cfg.seed_list[0] if seed is None else int(seed)
-    t0 = time.perf_counter()
-    ds = load_data(cfg) if data is None else data
-    x = jnp.asarray(np.asarray(ds.x), F32)
-    y = jnp.asarray(np.asarray(ds.y), jnp.int32)
-    N = int(x.shape[0])
-    if x.ndim != 4:
-        raise ValueError(f"data: images must be NHWC, got shape {x.shape}")
-    if int(jnp.max(y)) >= cfg.K or int(jnp.min(y)) < 0:
-        raise ValueError(f"data: labels must lie in 0..{cfg.K - 1}")
-    B = N if cfg.batch_size is None else cfg.batch_size
-    if B > N:
-        raise ValueError(f"batch_size: at most N={N} samples, got {B}")
-
-    model = build_net(cfg, int(x.shape[-1]), cfg.K, seed)
+def model_from_params(cfg: NetConfig, flat: dict[str, np.ndarray], in_channels: int) -> Net:
+    """The network of one lane rebuilt from its final parameters (`TrainResult.lane_params`)."""
+    model = build_net(cfg, in_channels, cfg.K, seed=0)
     graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
-    tx = make_optimizer(cfg)
-    opt_state = tx.init(params)
-    key = jax.random.PRNGKey(seed)
-    epoch, history = 0, []
+    tree = {"params": params, "batch_stats": bstats}
+    leaves, treedef = jax.tree.flatten(tree)
+    names = state_names(tree)
+    missing = [n for n in names if n not in flat]
+    if missing:
+        raise ValueError(f"parameters: {len(missing)} arrays missing, e.g. {missing[0]!r}")
+    new = jax.tree.unflatten(treedef, [jnp.asarray(flat[n], leaf.dtype) for n, leaf in zip(names, leaves)])
+    return nnx.merge(graphdef, new["params"], new["batch_stats"])
 
-    out = Path(out_dir) if out_dir is not None else None
-    ckpt = out / CHECKPOINT if out is not None else None
-    if ckpt is not None and ckpt.exists():
-        (params, bstats, opt_state), epoch, key, history = load_checkpoint(ckpt, (params, bstats, opt_state), cfg, seed)
-    if out is not None:
-        _atomic_write(out / "config.json", lambda f: f.write(cfg.model_dump_json(indent=2).encode()))
 
-    run_epoch, eval_batch = _compiled(graphdef, cfg, N, B)
-    n_steps = steps_per_epoch(N, B)
+class NetEngine:
+    """The lanes (seeds) of one `NetConfig`, advanced `eval_every` epochs per chunk (`train.Engine`).
 
-    def do_eval(ep: int, train_loss):
-        nnx.update(model, params, bstats)
-        ev = evaluate(model, graphdef, params, bstats, x, y, cfg, eval_batch)
-        return ev, history_rows(ep * n_steps, ep, ev, train_loss)
+    data: a preloaded `deepcollapse.data.Dataset` to use instead of loading cfg's dataset (K classes).
+    State: {"lanes": [(params, batch_stats, opt_state) per seed], "diverged_at": (P,) int32,
+    "train_loss": (P,) mean batch objective of the last chunk}.
+    """
 
-    if epoch == 0 and not history:
-        _, rows = do_eval(0, None)
-        history.extend(rows)
-    pending = []
-    ev = None
-    while epoch < cfg.epochs:
-        params, bstats, opt_state, losses, _ = run_epoch(params, bstats, opt_state, jax.random.fold_in(key, epoch), x, y)
-        epoch += 1
-        pending.append(losses)
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            train_loss = float(jnp.mean(jnp.concatenate(pending)))
-            pending = []
-            ev, rows = do_eval(epoch, train_loss)
-            history.extend(rows)
-            if ckpt is not None:
-                save_checkpoint(ckpt, (params, bstats, opt_state), epoch, key, history, cfg, seed)
-            if progress is not None:
-                progress(epoch, {"loss": ev["loss"], "fit": ev["fit"], "accuracy": ev["accuracy"],
-                                 "train_loss": train_loss, "seconds": time.perf_counter() - t0})
+    kind = "net"
 
-    if ev is None:  # resumed a finished run, or epochs produced no evaluation in this call
-        ev, _ = do_eval(epoch, None)
-    nnx.update(model, params, bstats)
-    logit_sv = ev["layers"][f"Z{cfg.L}"]["singular_values"]
-    final = {
-        "loss": ev["loss"], "fit": ev["fit"], "reg": ev["reg"], "accuracy": ev["accuracy"],
-        "logit_rank": int(np.sum(logit_sv > cfg.logit_sv_atol)),
-        "singular_values": {k: [float(s) for s in v["singular_values"]] for k, v in ev["layers"].items()},
-        "epochs": epoch, "steps": epoch * n_steps, "N": N, "K": cfg.K,
-        "seconds": time.perf_counter() - t0,
-    }
-    if out is not None:
-        payload = {"config": cfg.model_dump(mode="json"), "run_id": cfg.run_id(), "seed": seed,
-                   "final": final, "history": history}
-        _atomic_write(out / "result.json", lambda f: f.write(json.dumps(payload).encode()))
-    return NetResult(cfg, seed, history, final, model)
+    def __init__(self, cfg: NetConfig, data=None):
+        self.cfg = cfg
+        self.configs = [cfg]
+        self.lanes = [Lane(i, 0, s) for i, s in enumerate(cfg.seed_list)]
+        ds = load_data(cfg) if data is None else data
+        self.x = jnp.asarray(np.asarray(ds.x), F32)
+        self.y = jnp.asarray(np.asarray(ds.y), jnp.int32)
+        if self.x.ndim != 4:
+            raise ValueError(f"data: images must be NHWC, got shape {self.x.shape}")
+        if int(jnp.max(self.y)) >= cfg.K or int(jnp.min(self.y)) < 0:
+            raise ValueError(f"data: labels must lie in 0..{cfg.K - 1}")
+        self.N = int(self.x.shape[0])
+        self.n_per_class = int(np.bincount(np.asarray(ds.y), minlength=cfg.K).min())
+        self.B = self.N if cfg.batch_size is None else cfg.batch_size
+        if self.B > self.N:
+            raise ValueError(f"batch_size: at most N={self.N} samples, got {self.B}")
+        self.in_channels = int(self.x.shape[-1])
+        self.steps_per_epoch = steps_per_epoch(self.N, self.B)
+        self.n_chunks = -(-cfg.epochs // cfg.eval_every)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.tx = make_optimizer(cfg)
+        self._final: dict[int, dict] = {}
+
+    def _chunk_epochs(self, k: int) -> range:
+        E = self.cfg.eval_every
+        return range(k * E, min((k + 1) * E, self.cfg.epochs))
+
+    def init(self):
+        lanes = []
+        for lane in self.lanes:
+            model = build_net(self.cfg, self.in_channels, self.cfg.K, lane.seed)
+            self.graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
+            lanes.append((params, bstats, self.tx.init(params)))
+        P = len(self.lanes)
+        return {"lanes": lanes, "diverged_at": jnp.full((P,), -1, jnp.int32),
+                "train_loss": jnp.full((P,), jnp.nan, F32)}
+
+    def chunk(self, state, k: int):
+        run_epoch, _ = _compiled(self.graphdef, self.cfg, self.N, self.B)
+        lanes, div = list(state["lanes"]), np.asarray(state["diverged_at"]).copy()
+        tl = np.asarray(state["train_loss"]).copy()
+        for lane in self.lanes:
+            p = lane.index
+            if div[p] >= 0:
+                continue
+            params, bstats, opt_state = lanes[p]
+            key = jax.random.PRNGKey(lane.seed)
+            losses = []
+            for e in self._chunk_epochs(k):
+                params, bstats, opt_state, batch_losses, _ = run_epoch(
+                    params, bstats, opt_state, jax.random.fold_in(key, e), self.x, self.y)
+                losses.append(batch_losses)
+            tl[p] = float(jnp.mean(jnp.concatenate(losses)))
+            if not np.isfinite(tl[p]):
+                div[p] = self._chunk_epochs(k).stop * self.steps_per_epoch
+            lanes[p] = (params, bstats, opt_state)
+        return {"lanes": lanes, "diverged_at": jnp.asarray(div, jnp.int32), "train_loss": jnp.asarray(tl, F32)}
+
+    def _evaluate_lane(self, lane_state) -> dict:
+        _, eval_batch = _compiled(self.graphdef, self.cfg, self.N, self.B)
+        params, bstats, _ = lane_state
+        model = nnx.merge(self.graphdef, params, bstats)
+        return evaluate(model, self.graphdef, params, bstats, self.x, self.y, self.cfg, eval_batch)
+
+    def evaluate(self, state) -> dict[str, np.ndarray]:
+        """Per lane: loss, fit, reg, accuracy, train_loss and every head layer's `stream_summary`
+        (singular values of the class means as sv_0, sv_1, ...); NaN for a diverged lane."""
+        P = len(self.lanes)
+        div = np.asarray(state["diverged_at"])
+        out: dict[str, np.ndarray] = {}
+        for lane in self.lanes:
+            p = lane.index
+            ev = self._evaluate_lane(state["lanes"][p])
+            self._final[p] = ev
+            row = {"loss": ev["loss"], "fit": ev["fit"], "reg": ev["reg"], "accuracy": ev["accuracy"],
+                   "train_loss": float(np.asarray(state["train_loss"])[p])}
+            for layer, summ in ev["layers"].items():
+                for k, v in summ.items():
+                    if k == "singular_values":
+                        row.update({f"{layer}/sv_{j}": float(s) for j, s in enumerate(np.asarray(v))})
+                    else:
+                        row[f"{layer}/{k}"] = float(v)
+            for k, v in row.items():
+                out.setdefault(k, np.full(P, np.nan))[p] = v if div[p] < 0 else np.nan
+        return out
+
+    def diverged_at(self, state) -> np.ndarray:
+        return np.asarray(state["diverged_at"])
+
+    def steps_of(self, n_logged: int) -> np.ndarray:
+        epochs = [0] + [self._chunk_epochs(k).stop for k in range(n_logged - 1)]
+        return np.asarray(epochs) * self.steps_per_epoch
+
+    def time_columns(self, steps: np.ndarray) -> dict:
+        return {"epoch": np.asarray(steps) // self.steps_per_epoch}
+
+    def final_params(self, state) -> dict[str, np.ndarray]:
+        per_lane = []
+        for params, bstats, _ in state["lanes"]:
+            tree = {"params": params, "batch_stats": bstats}
+            per_lane.append(dict(zip(state_names(tree), (np.asarray(a) for a in jax.tree.leaves(tree)))))
+        return {k: np.stack([d[k] for d in per_lane]) for k in per_lane[0]}
+
+    def model(self, state, p: int) -> Net:
+        params, bstats, _ = state["lanes"][p]
+        return nnx.merge(self.graphdef, params, bstats)
+
+    def summarize(self, res, state) -> list[dict]:
+        """Per lane (Garrod & Keating's and Súkeník et al.'s quantities, `lane_summary`)."""
+        return [self.lane_summary(res, lane, state) for lane in self.lanes]
+
+    def lane_summary(self, res, lane: Lane, state) -> dict:
+        """loss, fit, reg, train_accuracy; loss_dnc and loss_lowrank (`reference.summary_references` at
+        the run's n per class); logit_rank_1e6 (singular values of the class-mean logit matrix above
+        1e-6, Garrod & Keating's count) and logit_rank (above cfg.logit_sv_atol); the ranks (rtol
+        cfg.rank_rtol) and NC2 distances of every head layer's class means and found_dnc
+        (`metrics.dnc_verdict`); their singular values; the class-mean logit matrix (K x K)."""
+        from deepcollapse.reference import summary_references
+
+        cfg, p = self.cfg, lane.index
+        diverged = bool(res.diverged_at[p] >= 0)
+        ev = self._final.get(p) or self._evaluate_lane(state["lanes"][p])
+        row = {"lane": p, "seed": lane.seed, "config": 0, **cfg.lane_columns(), "diverged": diverged,
+               "diverged_at": int(res.diverged_at[p]) if diverged else None,
+               "loss": None, "fit": None, "reg": None, "train_accuracy": None,
+               **summary_references(cfg, self.n_per_class), "ranks": {}, "nc2": {}, "found_dnc": None,
+               "epochs": int(res.time_columns["epoch"][-1]), "steps": int(res.steps[-1]), "N": self.N,
+               "n_per_class": self.n_per_class, "K": cfg.K}
+        if diverged:
+            return row
+        L = cfg.L
+        means = ev["means"]
+        judged = {f"H{l}": means[f"H{l}"] for l in range(1, L + 1)} | {"Z": means[f"Z{L}"]}
+        sv = {k: np.asarray(v["singular_values"]) for k, v in ev["layers"].items()}
+        logit_sv = sv[f"Z{L}"]
+        row.update(loss=ev["loss"], fit=ev["fit"], reg=ev["reg"], train_accuracy=ev["accuracy"],
+                   logit_rank_1e6=int(np.sum(logit_sv > 1e-6)),
+                   logit_rank=int(np.sum(logit_sv > cfg.logit_sv_atol)),
+                   singular_values={k: v.tolist() for k, v in sv.items()},
+                   class_mean_logits=np.asarray(means[f"Z{L}"]).tolist())
+        row.update(metrics.dnc_verdict(judged, metrics.dnc_kind(cfg.activation, cfg.loss), rtol=cfg.rank_rtol))
+        return row

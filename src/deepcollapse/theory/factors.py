@@ -20,6 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
+from deepcollapse.dufm import per_layer
+
 DEFAULT_RANK_RTOL = 1e-12
 
 
@@ -58,15 +60,8 @@ FITS_NP = {"ce": fit_ce_np, "mse": fit_mse_np}
 
 
 def lam_vector(lam_W, L: int) -> np.ndarray:
-    """lam_1..lam_L as a float64 array from a scalar or a per-layer sequence."""
-    if not isinstance(L, (int, np.integer)) or L < 1:
-        raise ValueError(f"L must be an int >= 1, got {L!r}")
-    lam = np.asarray(lam_W, np.float64)
-    if lam.ndim == 0:
-        lam = np.full(L, float(lam))
-    if lam.shape != (L,):
-        raise ValueError(f"lam_W must be a scalar or L={L} values, got shape {lam.shape}")
-    return lam
+    """lam_1..lam_L as a float64 array from a scalar or a per-layer sequence (`dufm.per_layer`)."""
+    return per_layer(lam_W, L)
 
 
 def lam_geo(lam_H, lam_W, L: int) -> float:

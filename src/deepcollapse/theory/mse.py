@@ -26,18 +26,13 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import brentq
 
+from deepcollapse.dufm import per_layer
 from deepcollapse.theory.constructions import Construction
 
 
 def lam_layers(lam_W, L: int) -> np.ndarray:
     """lam_1..lam_L (float64) from a scalar or L values; every one must be finite and > 0."""
-    if not isinstance(L, (int, np.integer)) or isinstance(L, bool) or L < 1:
-        raise ValueError(f"L must be an int >= 1, got {L!r}")
-    lam = np.asarray(lam_W, np.float64)
-    if lam.ndim == 0:
-        lam = np.full(L, float(lam))
-    if lam.shape != (L,):
-        raise ValueError(f"lam_W must be a scalar or a sequence of L={L} values, got shape {lam.shape}")
+    lam = per_layer(lam_W, L)
     if not np.all(np.isfinite(lam)) or np.any(lam <= 0):
         raise ValueError(f"lam_W must be finite and > 0, got {lam.tolist()}")
     return lam

@@ -1,4 +1,5 @@
-"""The command line end to end on tiny configs, and bad input: one message, exit code 2, no traceback."""
+"""`deepcollapse train` and `quickstart` end to end on tiny configs, and bad input: one message, exit
+code 2, no traceback."""
 
 import json
 import subprocess
@@ -68,33 +69,3 @@ def test_multi_value_options_expand():
     assert expand_multi_values(["theory", "srg-ratio", "--r", "4", "5", "--lam", "0.1", "--json"]) == \
         ["theory", "srg-ratio", "--r", "4", "--r", "5", "--lam", "0.1", "--json"]
     assert expand_multi_values(["train", "c.yaml", "--set", "a=1"]) == ["train", "c.yaml", "--set", "a=1"]
-
-
-def test_theory_srg_ratio_through_main_cli():
-    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "theory", "srg-ratio", "--r", "4", "5",
-                           "--L", "4", "--lam", "0.004", "--n", "1", "--json"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
-    assert [r["r"] for r in rows] == [4, 5] and rows[1]["K"] == 10
-    assert rows[1]["ratio"] == pytest.approx(rows[1]["loss_srg"] / rows[1]["loss_dnc"], rel=1e-12)
-
-
-def test_reference_losses_ce_depend_on_the_geometric_mean_of_the_lams_only():
-    """Garrod & Keating Lemma 1: the reduced loss sees (lam_H prod lam_l)^(1/(L+1)) alone."""
-    from deepcollapse.reference import reference_losses_for
-
-    a = reference_losses_for(6, 2, [2] * 6, 1e-3, [1e-3, 1e-3], "ce", "linear")
-    b = reference_losses_for(6, 2, [2] * 6, 4e-3, [0.5e-3, 0.5e-3], "ce", "linear")
-    assert a["L_DNC"] == pytest.approx(b["L_DNC"], rel=1e-12)
-    assert a["L_lowrank"] == pytest.approx(b["L_lowrank"], rel=1e-12)
-    assert a["L_lowrank"] < a["L_DNC"]  # K=6, L=2: Theorem 1 predicts the pairs win
-    m = reference_losses_for(10, 4, [5] * 10, 0.004, 0.004, "mse", "relu")
-    assert set(m) == {"L_DNC", "L_SRG"} and m["L_SRG"] < m["L_DNC"]
-    assert "L_SRG" not in reference_losses_for(10, 4, [5] * 10, 0.004, 0.004, "mse", "linear")
-
-
-def test_reproduce_without_the_data_is_a_clear_error(tmp_path):
-    r = runner.invoke(app, ["reproduce", "garrod-fig7", "--smoke", "--out", str(tmp_path / "out")],
-                      env={"DEEPCOLLAPSE_DATA": str(tmp_path / "empty")})
-    assert r.exit_code == 2
-    assert "not found" in r.output and "DEEPCOLLAPSE_DATA" in r.output

@@ -1,4 +1,5 @@
-"""Class statistics of a layer's features accumulated over batches (memory independent of N).
+"""Class statistics of a layer's features accumulated over batches (memory independent of N): the one
+streamed-statistics type for every model (the project's Flax networks, the DUFM, users' own models).
 
 The collapse metrics (SPEC.md, "Collapse metrics"; Papyan et al. 2020; Súkeník et al. 2024, Fig. 2;
 Zangrando et al., Def. 3.2) need the class means and the within-class scatter of features of the whole

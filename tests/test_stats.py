@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from deepcollapse import metrics
-from deepcollapse.nets.stream import StreamStats, stream_summary
+from deepcollapse.stats import StreamStats, stream_summary
 
 
 def _features(seed, d=6, K=4, sizes=(3, 5, 4, 6)):

@@ -1,13 +1,9 @@
-"""The `deepcollapse` command line: train, quickstart, theory, sweeps and the paper figures.
-
-Side effects live here (files, progress bars, tables); everything else is pure. Bad input ends with
-one message naming the field and what is allowed, exit code 2, no traceback.
-"""
+"""`deepcollapse train CONFIG.yaml` and `deepcollapse quickstart`: one DUFM run with a progress bar,
+its results folder, its figure and a table of the final numbers per seed."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -16,32 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(help="Deep neural collapse and low-rank bias: train DUFMs, measure collapse, check the theory.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+from ._app import app, fail, validation_message
 
 # Quickstart: Súkeník et al. (2024) Fig. 2 top: 4-DUFM, K=10, n=5, width 30, lam=0.004 everywhere, lr 0.5,
 # 10 seeds. The paper states neither the initialisation nor the number of steps: entries N(0, 0.3^2)
 # (0.4 and above diverge at lr 0.5) and 30,000 full-batch steps, after which the loss has stopped moving.
 QUICKSTART = dict(K=10, n=5, L=4, width=30, activation="relu", loss="mse", lam_H=0.004, lam_W=0.004,
                   init_scale=0.3, lr=0.5, steps=30000, seeds=10, log_every=500, dtype="float32")
-
-
-def _fail(msg: str) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(2)
-
-
-def _validation_message(e) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(e, ValidationError):
-        parts = []
-        for err in e.errors():
-            field = ".".join(str(x) for x in err["loc"]) or "config"
-            msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{field}: {msg}")
-        return "invalid config: " + "; ".join(parts)
-    return str(e)
 
 
 def _progress(console: Console):
@@ -54,7 +31,7 @@ def _progress(console: Console):
 
 def run_training(cfg, out: Path, console: Console, plot: bool = True):
     """Train with a progress bar, write the results folder (and plots), return the TrainResult."""
-    from .train import train
+    from ..train import train
 
     with _progress(console) as prog:
         task = prog.add_task(f"training {cfg.run_id()}", total=cfg.steps, loss="-", div="")
@@ -65,7 +42,7 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True):
 
         res = train(cfg, out=out, progress=cb)
     if plot:
-        from .plots import plot_run
+        from ..plots import plot_run
 
         plot_run(res, res.run_dir)
     return res
@@ -108,20 +85,20 @@ def train(
     plot: bool = typer.Option(True, "--plot/--no-plot", help="write the training figures"),
 ):
     """Train a DUFM from a YAML config: every seed in one compiled program; resumes a stopped run."""
-    from .config import load_config
+    from ..config import load_config
 
     if not config.exists():
-        _fail(f"config file not found: {config}")
+        fail(f"config file not found: {config}")
     try:
         cfg = load_config(config, set_ or [])
     except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
-        _fail(_validation_message(e))
+        fail(validation_message(e))
     console = Console(stderr=as_json, width=max(100, Console().width))
     res = run_training(cfg, out, console, plot)
     if as_json:
         print(json.dumps(summary_json(res)))
     else:
-        from .reference import reference_losses
+        from ..reference import reference_losses
 
         console.print(summary_table(res, reference_losses(cfg)))
         console.print(f"results: {res.run_dir}")
@@ -135,14 +112,14 @@ def quickstart(
     seeds: int = typer.Option(QUICKSTART["seeds"], "--seeds", help="number of seeds"),
 ):
     """Súkeník et al. Fig. 2 (top): a 4-DUFM, K=10, 10 seeds, and its three panels."""
-    from .config import DUFMConfig
-    from .reference import reference_losses
+    from ..config import DUFMConfig
+    from ..reference import reference_losses
 
     try:
         cfg = DUFMConfig(**(QUICKSTART | {"steps": steps, "seeds": seeds,
                                           "log_every": min(QUICKSTART["log_every"], steps)}))
     except Exception as e:
-        _fail(_validation_message(e))
+        fail(validation_message(e))
     console = Console(stderr=as_json, width=max(100, Console().width))
     res = run_training(cfg, out, console, plot=True)
     refs = reference_losses(cfg)
@@ -156,52 +133,3 @@ def quickstart(
         console.print(f"{sum(r['found_dnc'] for r in ok)}/{len(ok)} seeds found DNC; "
                       f"{below}/{len(ok)} ended below L_DNC = {refs['L_DNC']:.6f}")
     console.print(f"results and figure: {res.run_dir}/training.png")
-
-
-def _mount_optional() -> None:
-    from .theory.cli import app as theory_app
-
-    app.add_typer(theory_app, name="theory")
-    for module in ("deepcollapse.experiments.commands", "deepcollapse.sweep_cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
-            continue
-        mod.register(app)
-
-
-_mount_optional()
-
-# Options that take several values, written the way researchers type them: `--r 4 5 6`.
-MULTI_VALUE_OPTIONS = {"--r", "--L", "--K", "--width", "--lam"}
-
-
-def expand_multi_values(argv: list[str]) -> list[str]:
-    """`--r 4 5 6` -> `--r 4 --r 5 --r 6` for the multi-value options of `theory` commands."""
-    if "theory" not in argv:
-        return argv
-    out, i = [], 0
-    while i < len(argv):
-        tok = argv[i]
-        out.append(tok)
-        i += 1
-        if tok in MULTI_VALUE_OPTIONS:
-            first = True
-            while i < len(argv) and not argv[i].startswith("--"):
-                if not first:
-                    out.append(tok)
-                out.append(argv[i])
-                first = False
-                i += 1
-    return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    app(args=expand_multi_values(argv), prog_name="deepcollapse")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,3 @@
+from deepcollapse.cli import main
+
+main()

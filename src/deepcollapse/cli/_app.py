@@ -1,0 +1,68 @@
+"""The typer applications every command module registers on, and the shared error path.
+
+One way to register a command: a module of this package decorates a function with `@app.command(...)`
+(or `@theory_app.command(...)`) and is listed in `deepcollapse.cli.COMMAND_MODULES`. Optional
+packages (Ray, Flax, PyTorch) are imported inside the commands, so every module imports without them.
+Bad input ends with one message naming the field and what is allowed, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Deep neural collapse and low-rank bias: train DUFMs, measure collapse, check the theory.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+theory_app = typer.Typer(help="Analytic solutions and theorem checks (float64).", no_args_is_help=True)
+app.add_typer(theory_app, name="theory")
+
+
+def fail(msg: str, code: int = 2) -> None:
+    """Print `error: msg` on stderr and exit with `code` (2: bad input)."""
+    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(code)
+
+
+def validation_message(e: BaseException) -> str:
+    """One line for a config error: `field: what is wrong; other.field: ...` (pydantic or ValueError)."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        parts = []
+        for err in e.errors():
+            field = ".".join(str(x) for x in err["loc"]) or "config"
+            msg = err["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {msg}")
+        return "invalid config: " + "; ".join(parts)
+    return str(e)
+
+
+# Options that take several values, written the way researchers type them: `--r 4 5 6`.
+MULTI_VALUE_OPTIONS = {"--r", "--L", "--K", "--width", "--lam"}
+
+
+def expand_multi_values(argv: list[str]) -> list[str]:
+    """`--r 4 5 6` -> `--r 4 --r 5 --r 6` for the multi-value options of `theory` commands."""
+    if "theory" not in argv:
+        return argv
+    out, i = [], 0
+    while i < len(argv):
+        tok = argv[i]
+        out.append(tok)
+        i += 1
+        if tok in MULTI_VALUE_OPTIONS:
+            first = True
+            while i < len(argv) and not argv[i].startswith("--"):
+                if not first:
+                    out.append(tok)
+                out.append(argv[i])
+                first = False
+                i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    app(args=expand_multi_values(argv), prog_name="deepcollapse")

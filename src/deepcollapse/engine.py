@@ -1,0 +1,277 @@
+"""The DUFM engine: many L-DUFM lanes in one compiled program.
+
+A *lane* is one (config, seed) pair. Configs whose array shapes agree (`DUFMConfig.shape_key`) and
+that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: a `lax.scan` over
+`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU `lax.map` over vmapped
+pairs, see `Program._chunk_lanes`), then the layer metrics of every lane. `deepcollapse.train` runs
+the chunks, checkpoints and writes the record; this module holds the numerics.
+
+With `cfg.data` set the same engine trains an MLP (no biases) on fixed data: H_1 = X is built once
+(`input_data`), left out of the parameters and passed to the forward pass; "H1" is still logged
+(its metrics are those of the data, e.g. TCV(X)).
+
+Training is the papers' full-batch gradient descent (Súkeník et al. Sec. 5; Garrod & Keating Sec. 5):
+`optax.sgd` without momentum by default, any Optax optimizer by name as an option. A lane whose loss
+becomes NaN or inf is marked diverged at that step; its later metrics are NaN and it is reported as
+diverged, never plotted as a number.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import dufm, metrics, results
+from .config import DUFMConfig
+from .results import Lane
+
+LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU (see Program._chunk_lanes)
+
+
+class LaneState(NamedTuple):
+    params: dict
+    opt_state: optax.OptState
+    alive: jax.Array  # bool
+    diverged_at: jax.Array  # int32, -1 while alive
+    step: jax.Array  # int32
+
+
+def layer_names(L: int) -> list[str]:
+    """Logged features: H1..HL (inputs of W_1..W_L) and Z1..ZL (pre-activations; ZL is the output)."""
+    return [f"H{l}" for l in range(1, L + 1)] + [f"Z{l}" for l in range(1, L + 1)]
+
+
+def make_optimizer(cfg: DUFMConfig, lr) -> optax.GradientTransformation:
+    """The configured Optax optimizer with its learning rate injected as state (so it can vary per lane)."""
+    return optax.inject_hyperparams(getattr(optax, cfg.optimizer.name))(learning_rate=lr, **cfg.optimizer.kwargs)
+
+
+def input_data(cfg: DUFMConfig) -> np.ndarray | None:
+    """The fixed data X (d_1 x N, columns class by class, in cfg.dtype) of a config; None for free features.
+
+    `gaussian_clusters(K, data.dim, n, data.sigma, seed=data.seed, mean_scale=data.mean_scale)`
+    (Zangrando et al. (2025), Fig. 1's synthetic data; see `deepcollapse.data.gaussian`).
+    """
+    if cfg.data is None:
+        return None
+    return _gaussian_data(cfg.data, cfg.K, cfg.n, cfg.dtype)
+
+
+@functools.lru_cache(maxsize=32)
+def _gaussian_data(data, K: int, n: int, dtype: str) -> np.ndarray:
+    from .data.gaussian import gaussian_clusters
+
+    X, _ = gaussian_clusters(K, data.dim, n, data.sigma, seed=data.seed, mean_scale=data.mean_scale,
+                             dtype=np.dtype(dtype))
+    X.setflags(write=False)
+    return X
+
+
+def final_features(params: dict, cfg: DUFMConfig):
+    """(Hs, Zs) of one lane's parameters (with fixed data, H_1 = `input_data(cfg)`)."""
+    X = input_data(cfg)
+    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation, None if X is None else jnp.asarray(X))
+
+
+def final_class_means(params: dict, cfg: DUFMConfig) -> dict:
+    """Class-mean matrices (NumPy) of every layer of one trained lane (`metrics.layer_class_means`)."""
+    Hs, Zs = final_features(params, cfg)
+    means = metrics.layer_class_means(Hs, Zs, dufm.labels(cfg.sizes), cfg.K)
+    return {k: np.asarray(v) for k, v in means.items()}
+
+
+def dnc_verdict(params: dict, cfg: DUFMConfig) -> dict:
+    """`metrics.dnc_verdict` of a trained DUFM lane: the class means of H_1..H_L and the output Z.
+
+    The frame is the model's (`metrics.dnc_kind`); H_1 (free features, before any activation) is
+    checked for rank only, and with fixed data (`cfg.data`) it is the data, reported but not judged.
+    """
+    m = final_class_means(params, cfg)
+    means = {f"H{l}": m[f"H{l}"] for l in range(1, cfg.L + 1)} | {"Z": m[f"Z{cfg.L}"]}
+    return metrics.dnc_verdict(means, metrics.dnc_kind(cfg.activation, cfg.loss), rtol=cfg.rank_rtol,
+                               ignore=("H1",) if cfg.data is not None else ())
+
+
+@dataclass
+class Program:
+    """The compiled training program of a group of configs with equal shapes."""
+
+    configs: list[DUFMConfig]
+    lanes: list[Lane] = field(init=False)
+    kind = "dufm"
+
+    def __post_init__(self):
+        keys = {c.shape_key() for c in self.configs}
+        if len(keys) != 1:
+            raise ValueError("configs of one program must share their shapes (DUFMConfig.shape_key)")
+        self.base = base = self.configs[0]
+        pairs = [(ci, s) for ci, c in enumerate(self.configs) for s in c.seed_list]
+        self.lanes = [Lane(i, ci, s) for i, (ci, s) in enumerate(pairs)]
+        self.dtype = jnp.dtype(base.dtype)
+        self.y = dufm.labels(base.sizes)
+        self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)
+        X = input_data(base)  # equal for every config of the program (data is in the shape key)
+        self.X = None if X is None else jnp.asarray(X, self.dtype)
+        cfg_of = [self.configs[l.config_index] for l in self.lanes]
+        self.lam_H = jnp.asarray([c.lam_H for c in cfg_of], self.dtype)
+        self.lam_W = jnp.asarray([c.lams_W for c in cfg_of], self.dtype)
+        self.lr = jnp.asarray([c.lr for c in cfg_of], self.dtype)
+        self.init_scale = jnp.asarray([c.init_scale for c in cfg_of], self.dtype)
+        self.keys = jnp.stack([jax.random.PRNGKey(l.seed) for l in self.lanes])
+        self.layers = layer_names(base.L)
+        self._init = jax.jit(jax.vmap(self._init_lane))
+        self._chunk = jax.jit(self._chunk_lanes)
+        self._terms = jax.jit(jax.vmap(self._terms_lane))
+        self._layer = jax.jit(jax.vmap(self._layer_lane))
+        self._weight = jax.jit(jax.vmap(self._weight_lane))
+
+    # ---- per-lane pure functions ------------------------------------------------------------------
+    def _init_lane(self, key, scale, lr) -> LaneState:
+        b = self.base
+        params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype, free_features=self.X is None)
+        opt_state = make_optimizer(b, lr).init(params)
+        return LaneState(params, opt_state, jnp.bool_(True), jnp.int32(-1), jnp.int32(0))
+
+    def _loss(self, params, hyper):
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
+        return total, (fit, reg)
+
+    def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
+        """All lanes' chunks in one program.
+
+        On an accelerator every lane is one vmapped batch. On a CPU, XLA's batched matmuls of these
+        small shapes are slow beyond a batch of 2 (K=10, n=50, width 30: 7.0k run-steps/s for a
+        vmapped batch of 10, 11.3k for `lax.map` over batches of 2, 10.9k for one unbatched lane), so
+        lanes run as `lax.map` over vmapped pairs, and a single lane unbatched. Each lane's arithmetic
+        is the same either way (benchmarks/train_throughput.py measures it).
+        """
+        args = (state, lam_H, lam_W, lr)
+        one = lambda a: self._chunk_lane(*a)  # noqa: E731
+        P = len(self.lanes)
+        if P == 1:
+            return jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], args)))
+        batch = LANE_BATCH_CPU if jax.default_backend() == "cpu" else P
+        return jax.vmap(one)(args) if batch >= P else jax.lax.map(one, args, batch_size=batch)
+
+    def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
+        hyper = dufm.Hyper(lam_H, lam_W)
+        opt = make_optimizer(self.base, lr)
+        plain_gd = self.base.optimizer.name == "sgd" and not self.base.optimizer.kwargs
+
+        def step(s: LaneState, _):
+            (loss, _aux), g = jax.value_and_grad(self._loss, has_aux=True)(s.params, hyper)
+            if plain_gd:  # the papers' update, without optax's bookkeeping (same arithmetic)
+                params, opt_state = jax.tree.map(lambda p, d: p - lr * d, s.params, g), s.opt_state
+            else:
+                updates, opt_state = opt.update(g, s.opt_state, s.params)
+                params = optax.apply_updates(s.params, updates)
+            # A diverged lane's parameters turn NaN and stay NaN; only the first non-finite step is
+            # recorded (a per-step select over every parameter would cost more than the step itself).
+            ok = s.alive & jnp.isfinite(loss)
+            return LaneState(params, opt_state, ok, jnp.where(s.alive & ~ok, s.step, s.diverged_at),
+                             s.step + 1), None
+
+        state, _ = jax.lax.scan(step, state, None, length=self.base.log_every)
+        return state
+
+    def _terms_lane(self, params, lam_H, lam_W):
+        """Loss terms and every layer's features [H_1..H_L, Z_1..Z_L] of one lane."""
+        hyper = dufm.Hyper(lam_H, lam_W)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
+        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
+        return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
+
+    def _weight_lane(self, W) -> dict:
+        return metrics.weight_summary(W, self.base.K, self.base.rank_rtol)
+
+    def _layer_lane(self, F) -> dict:
+        return metrics.layer_summary(F, self.y, self.base.K, self.base.rank_rtol)
+
+    # ---- whole-program entry points ---------------------------------------------------------------
+    def init(self) -> LaneState:
+        return self._init(self.keys, self.init_scale, self.lr)
+
+    @property
+    def n_chunks(self) -> int:
+        return self.base.steps // self.base.log_every
+
+    @property
+    def total_steps(self) -> int:
+        return self.base.steps
+
+    def chunk(self, state: LaneState, k: int) -> LaneState:
+        """`log_every` steps of every lane (chunk k; the DUFM's chunks do not depend on k).
+
+        The metrics (`evaluate`) are a second compiled program: fused into the scan's program, XLA:CPU
+        (jaxlib 0.10.2) deadlocked on vmapped SVDs after a while loop, and the split costs one dispatch.
+        """
+        return jax.block_until_ready(self._chunk(state, self.lam_H, self.lam_W, self.lr))
+
+    def steps_of(self, n_logged: int) -> np.ndarray:
+        """The step of each logged evaluation: 0, log_every, 2 log_every, ..."""
+        return np.arange(n_logged) * self.base.log_every
+
+    def time_columns(self, steps: np.ndarray) -> dict:
+        return {}
+
+    def diverged_at(self, state: LaneState) -> np.ndarray:
+        return np.asarray(state.diverged_at)
+
+    def final_params(self, state: LaneState) -> dict[str, np.ndarray]:
+        """Flat final parameters with a leading lane axis (`results.flatten_params` names)."""
+        return results.flatten_params(jax.device_get(state.params))
+
+    def summarize(self, res: "results.TrainResult", state: LaneState) -> list[dict]:
+        """Per lane: hyper-parameters, final loss terms, divergence, references, found-DNC verdict."""
+        return [lane_summary(res, lane, self.configs[lane.config_index]) for lane in res.lanes]
+
+    def evaluate(self, state: LaneState) -> dict:
+        """Loss terms, the metrics of every layer's features (H_l, Z_l: `metrics.layer_summary`) and
+        of every weight matrix (W_l: `metrics.weight_summary`), NaN for a diverged lane.
+
+        One compiled program per layer and per weight: with all layers' SVDs in one program, XLA:CPU
+        (jaxlib 0.10.2) deadlocked now and then (independent LAPACK calls run concurrently); a program
+        per layer never did, and costs 3L dispatches per logged step.
+        """
+        out, feats = self._terms(state.params, self.lam_H, self.lam_W)
+        for name, F in zip(self.layers, feats):
+            for m, v in self._layer(F).items():
+                out[f"{name}/{m}"] = v
+        for l, W in enumerate(state.params["W"], start=1):
+            for m, v in self._weight(W).items():
+                out[f"W{l}/{m}"] = v
+        alive = np.asarray(state.alive)
+        return {k: np.where(alive, np.asarray(v, self.dtype), np.nan) for k, v in out.items()}
+
+
+def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig) -> dict:
+    """One lane's summary row: config index, seed, the lane's hyper-parameters, divergence, the final
+    loss terms, the reference losses L_DNC / L_SRG or L_lowrank (`reference.reference_losses`, keys
+    loss_dnc / loss_lowrank), the class-mean ranks and NC2 distances of every layer, found_dnc, and
+    the singular values of every layer's class means."""
+    from .reference import summary_references
+
+    p = lane.index
+    diverged = bool(res.diverged_at[p] >= 0)
+    last = {k: v[-1] for k, v in res.logs.items()}
+    row = {"lane": p, "seed": lane.seed, "config": lane.config_index, **cfg.lane_columns(),
+           "diverged": diverged, "diverged_at": int(res.diverged_at[p]) if diverged else None,
+           "loss": _num(last["loss"][p]), "fit": _num(last["fit"][p]), "reg": _num(last["reg"][p]),
+           **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {}}
+    if not diverged:
+        params = res.lane_params(p)
+        row.update(dnc_verdict(params, cfg))
+        row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist()
+                                  for k, M in final_class_means(params, cfg).items()}
+    return row
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
