@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepcollapse.config import DUFMConfig
-from deepcollapse.train import Program
+from deepcollapse.engine import Program
 
 REPEATS = 3  # best of: the machine may be shared, the best run is the least disturbed
 

@@ -8,7 +8,8 @@ import pytest
 
 from deepcollapse import metrics
 from deepcollapse.config import DUFMConfig
-from deepcollapse.train import group_configs, layer_names, train
+from deepcollapse.engine import layer_names
+from deepcollapse.train import train
 
 TINY = dict(K=3, n=2, L=2, width=4, lam_H=0.01, lam_W=0.01, lr=0.3, init_scale=0.5,
             steps=60, log_every=20, dtype="float64")
@@ -29,7 +30,7 @@ def test_vmapped_seeds_equal_separate_runs():
 
 def test_hyperparameter_lanes_equal_separate_runs():
     cfgs = [DUFMConfig(**(TINY | {"lam_H": lam, "lr": lr}), seeds=[0]) for lam, lr in [(0.01, 0.3), (0.05, 0.1)]]
-    assert len(group_configs(cfgs)) == 1
+    assert len({c.shape_key() for c in cfgs}) == 1
     together = train(cfgs)
     for i, c in enumerate(cfgs):
         alone = train(c)
@@ -110,7 +111,7 @@ def test_summary_ranks_of_low_rank_and_dnc_runs():
 
 
 def test_finished_run_is_read_back_not_recomputed(tmp_path, monkeypatch):
-    from deepcollapse import train as T
+    from deepcollapse import engine as T
 
     cfg = DUFMConfig(**TINY, seeds=2)
     first = train(cfg, out=tmp_path)
@@ -121,3 +122,46 @@ def test_finished_run_is_read_back_not_recomputed(tmp_path, monkeypatch):
     for a, b in zip(again.lane_params(1)["W"], first.lane_params(1)["W"]):
         _same(a, b)
     assert again.summary == json.loads(json.dumps(first.summary))
+
+
+# ---- convergence ---------------------------------------------------------------------------------
+def test_converged_at_on_constructed_histories():
+    from deepcollapse.config import Convergence
+    from deepcollapse.train import converged_at
+
+    steps = np.arange(0, 1100, 100)
+    flat_after_500 = np.r_[np.linspace(2.0, 1.0, 6), np.full(5, 1.0)]
+    slow = 1.0 + 1e-3 * (10 - np.arange(11))  # keeps moving by 1e-3 per 100 steps
+    nan = np.full(11, np.nan)
+    loss = np.stack([flat_after_500, slow, nan], axis=1)
+    got = converged_at(steps, loss, Convergence(rtol=1e-6, window=200), total_steps=1000)
+    assert got.tolist() == [700, -1, -1]  # 700 - 200 = 500, the first flat pair
+    assert converged_at(steps, loss, Convergence(rtol=2.5e-3, window=200), 1000).tolist() == [700, 200, -1]
+    acc = np.stack([np.r_[np.zeros(8), np.ones(3)]] * 3, axis=1)
+    crit = Convergence(rtol=1e-6, window=200, min_accuracy=0.99)
+    assert converged_at(steps, loss, crit, 1000, accuracy=acc).tolist() == [800, -1, -1]
+    # default window: a tenth of the steps, at least one logged interval
+    assert converged_at(steps, loss, Convergence(rtol=1e-6), 1000).tolist() == [600, -1, -1]
+
+
+def test_a_run_stops_on_its_criterion_and_resumes_the_same(tmp_path):
+    crit = {"rtol": 1e-3, "window": 200}
+    cfg = DUFMConfig(**(TINY | {"steps": 4000, "log_every": 100, "converge": crit}), seeds=2)
+    res = train(cfg)
+    assert res.complete and res.steps[-1] < 4000
+    last = res.steps[-1]
+    assert max(r["converged_at"] for r in res.summary) == last and all(r["converged"] for r in res.summary)
+    loss = res.logs["loss"]
+    for r in res.summary:  # the criterion holds at converged_at and not one logged step before
+        t = list(res.steps).index(r["converged_at"])
+        assert abs(loss[t, r["lane"]] - loss[t - 2, r["lane"]]) <= 1e-3 * abs(loss[t, r["lane"]])
+    part = train(cfg, out=tmp_path, max_chunks=3)
+    assert not part.complete
+    again = train(cfg, out=tmp_path)
+    _same(again.logs["loss"], res.logs["loss"])
+    assert [r["converged_at"] for r in again.summary] == [r["converged_at"] for r in res.summary]
+    # without the criterion the run goes on to the cap and still says when it converged (default rule)
+    plain = train(DUFMConfig(**(TINY | {"steps": 4000, "log_every": 100}), seeds=2))
+    assert plain.steps[-1] == 4000 and all(isinstance(r["converged"], bool) for r in plain.summary)
+    _same(plain.logs["loss"][: len(res.steps)], res.logs["loss"])
+    assert cfg.run_id() != plain.configs[0].run_id()

@@ -110,6 +110,24 @@ def _optimizer_params(name: str):
     return params if next(iter(params), None) == "learning_rate" else None
 
 
+class Convergence(BaseModel):
+    """When a run counts as converged, and whether it then stops.
+
+    A lane has converged at the first logged step t >= w with |loss(t) - loss(t - w)| <= rtol |loss(t)|
+    (and, for a network, train accuracy >= min_accuracy): the relative change of the loss over a window
+    of w steps. `window`: w in steps (gradient steps; a network's SGD steps), None: a tenth of the run's
+    steps, and at least one logged interval. stop: end the run once every lane has converged or diverged
+    (the step count stays the cap). Every run's summary says whether and when each lane converged under
+    its config's criterion, or under the default one (rtol 1e-4, a tenth of the steps, no stop).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rtol: Positive = Field(1e-4, description="relative loss change over the window below which a lane converged")
+    window: Count | None = Field(None, description="window in steps; None: a tenth of the steps")
+    stop: bool = Field(True, description="stop once every lane converged (or diverged)")
+    min_accuracy: UnitInterval | None = Field(None, description="networks: train accuracy needed as well")
+
+
 class GaussianData(BaseModel):
     """Fixed input data: K Gaussian clusters in R^dim (Zangrando et al. (2025), Fig. 1's synthetic data).
 
@@ -165,6 +183,7 @@ class DUFMConfig(BaseModel):
     rank_rtol: UnitInterval = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
     data: GaussianData | None = Field(
         None, description="fixed input data H_1 = X (an MLP on data); None: free features H_1")
+    converge: Convergence | None = Field(None, description="stopping criterion; None: run every step")
 
     @field_validator("seeds")
     @classmethod
@@ -199,6 +218,11 @@ class DUFMConfig(BaseModel):
             object.__setattr__(self, "log_every", self.steps)
         if self.steps % self.log_every:
             raise ValueError(f"log_every: must divide steps={self.steps}, got {self.log_every}")
+        if self.converge is not None and self.converge.window is not None and self.converge.window % self.log_every:
+            raise ValueError(f"converge.window: must be a multiple of log_every={self.log_every}, "
+                             f"got {self.converge.window}")
+        if self.converge is not None and self.converge.min_accuracy is not None:
+            raise ValueError("converge.min_accuracy: only for network runs (a DUFM has no accuracy to reach)")
         return self
 
     # ---- derived views -------------------------------------------------------------------------
@@ -258,8 +282,9 @@ class DUFMConfig(BaseModel):
     def _dump(self, exclude=None) -> dict:
         """The JSON dump that is hashed; `data` is left out when None, so free-feature ids stay as before."""
         d = self.model_dump(mode="json", exclude=exclude)
-        if d.get("data", 0) is None:
-            del d["data"]
+        for k in ("data", "converge"):  # fields added later: left out when unset, so older ids stay
+            if d.get(k, 0) is None:
+                del d[k]
         return d
 
     def to_dict(self) -> dict:
@@ -347,6 +372,7 @@ class NetConfig(BaseModel):
     # metrics
     rank_rtol: UnitInterval = Field(1e-3, description="numerical rank: singular values above rtol * s_max")
     logit_sv_atol: Positive = Field(1e-6, description="final count of class-mean-logit singular values above this")
+    converge: Convergence | None = Field(None, description="stopping criterion; None: train every epoch")
 
     # placement (not part of the run id)
     num_cpus: Count = Field(1, description="CPUs a Ray task of this run asks for")

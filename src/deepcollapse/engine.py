@@ -73,6 +73,59 @@ def _gaussian_data(data, K: int, n: int, dtype: str) -> np.ndarray:
     return X
 
 
+class ResourceError(ValueError):
+    """A run that cannot fit this machine, refused before anything is allocated (the message says why)."""
+
+
+def planned_bytes(cfg: DUFMConfig, lanes: int) -> int:
+    """An upper estimate of the memory one program of `lanes` lanes of `cfg` needs.
+
+    Per lane: the parameters (H_1: d_1 x N unless fixed data, W_l: d_{l+1} x d_l) three times
+    (parameters, gradient, update) plus the optimizer's state (two more copies for Adam-like
+    optimizers, counted for every optimizer but plain SGD), and the features of the forward and
+    backward pass (every Z_l, H_{l+1} and their cotangents: 4 N sum_l d_{l+1}); the metrics program
+    needs the features of every layer once more. Times the dtype's size, plus the data matrix.
+    """
+    dims = [*cfg.widths, cfg.K]
+    N = cfg.N
+    params = sum(dims[l + 1] * dims[l] for l in range(cfg.L)) + (0 if cfg.data is not None else dims[0] * N)
+    copies = 3 + (0 if (cfg.optimizer.name == "sgd" and not cfg.optimizer.kwargs) else 2)
+    feats = 5 * N * sum(dims)
+    item = np.dtype(cfg.dtype).itemsize
+    data = dims[0] * N if cfg.data is not None else 0
+    return int(item * (lanes * (copies * params + feats) + data))
+
+
+def available_bytes() -> int | None:
+    """Memory a new program can use: the free memory of the default device (accelerators) or the
+    machine's available RAM (CPU); None if unknown."""
+    try:
+        dev = jax.devices()[0]
+        if dev.platform != "cpu":
+            stats = dev.memory_stats() or {}
+            if "bytes_limit" in stats:
+                return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    except Exception:  # noqa: BLE001 - a backend without memory statistics
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def check_memory(cfg: DUFMConfig, lanes: int) -> None:
+    """Refuse (ResourceError) a program whose `planned_bytes` exceed the memory available now: XLA
+    can wait forever on an allocation that cannot succeed, so a run that cannot fit never starts."""
+    need, have = planned_bytes(cfg, lanes), available_bytes()
+    if have is not None and need > have:
+        gib = 2.0**30
+        raise ResourceError(f"the run needs about {need / gib:.3g} GiB ({lanes} lane(s) of widths "
+                            f"{list(cfg.widths)}, N = {cfg.N}, {cfg.dtype}), this machine has {have / gib:.3g} GiB "
+                            "available; use fewer seeds per program, smaller widths or a larger machine")
+
+
 def final_features(params: dict, cfg: DUFMConfig):
     """(Hs, Zs) of one lane's parameters (with fixed data, H_1 = `input_data(cfg)`)."""
     X = input_data(cfg)
@@ -113,6 +166,7 @@ class Program:
         self.base = base = self.configs[0]
         pairs = [(ci, s) for ci, c in enumerate(self.configs) for s in c.seed_list]
         self.lanes = [Lane(i, ci, s) for i, (ci, s) in enumerate(pairs)]
+        check_memory(base, len(self.lanes))
         self.dtype = jnp.dtype(base.dtype)
         self.y = dufm.labels(base.sizes)
         self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)

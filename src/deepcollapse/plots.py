@@ -1,4 +1,5 @@
-"""Figures of one DUFM training run (Súkeník et al. Fig. 2, top row).
+"""Figures of one training run, any model (Súkeník et al. Fig. 2: the DUFM's top row, the network's
+bottom row), and the figure helpers every experiment shares.
 
 Three panels: the training loss against the reference losses L_DNC / L_SRG, the DNC1 metric
 (tr Sigma_W / tr Sigma_B) of every layer over training, and the singular values of every layer's
@@ -8,7 +9,7 @@ count is written in the title), so no NaN or inf ever enters a plot as a number.
 
 from __future__ import annotations
 
-import os
+import io
 import warnings
 from pathlib import Path
 
@@ -18,9 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import dufm, metrics  # noqa: E402
 from .reference import reference_losses  # noqa: E402
-from .train import TrainResult, final_features  # noqa: E402
+from .results import TrainResult, atomic_write  # noqa: E402
 
 
 def pyplot():
@@ -61,64 +61,83 @@ def band(ax, x, values, label: str | None = None, color=None, spread: str = "std
 
 
 def save_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, each atomically (temporary
-    name, then rename), close it, return the paths."""
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, each atomically
+    (`results.atomic_write`: a unique temporary name, then rename), close it, return the paths."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
     for path in paths:
-        tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], dpi=150, bbox_inches="tight")
+        atomic_write(path, buf.getvalue())
     plt.close(fig)
     return paths
 
 
-def class_mean_singular_values(res: TrainResult, lane: int) -> dict[str, np.ndarray]:
-    cfg = res.configs[res.lanes[lane].config_index]
-    Hs, Zs = final_features(res.lane_params(lane), cfg)
-    y = dufm.labels(cfg.sizes)
-    feats = {f"H{l}": F for l, F in enumerate(Hs, start=1)} | {"Z": Zs[-1]}
-    return {k: np.asarray(metrics.singular_values(metrics.class_means(F, y, cfg.K))) for k, F in feats.items()}
+def run_references(res: TrainResult) -> dict[str, float]:
+    """The reference losses drawn in a run's loss panel (`reference.reference_losses`; a network's at
+    its n per class)."""
+    cfg = res.configs[0]
+    n = res.summary[0].get("n_per_class") if res.summary else None
+    return reference_losses(cfg, n) if cfg.kind == "net" else reference_losses(cfg)
 
 
 def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> list[Path]:
-    """Write `<name>.png` and `<name>.pdf` for the lanes of the first config of `res`."""
+    """Write `<name>.png` and `<name>.pdf` for the lanes of the first config of `res` (any model).
+
+    Panels: loss against the reference losses, DNC1 of every layer H_1..H_L over training, and the
+    singular values of every layer's class means at the end (from the run's summary), normalised by
+    the largest. The title says when a panel shows fewer lanes than were run (diverged lanes).
+    """
     out_dir = Path(out_dir)
     cfg = res.configs[0]
     lanes = [l.index for l in res.lanes if l.config_index == 0 and res.diverged_at[l.index] < 0]
     n_div = sum(1 for l in res.lanes if l.config_index == 0) - len(lanes)
+    x_name = "epoch" if "epoch" in res.time_columns else "step"
+    x = np.asarray(res.time_columns.get("epoch", res.steps))
     fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.2))
     if lanes:
-        steps = res.steps
         loss = res.logs["loss"][:, lanes]
-        band(axes[0], steps, loss.T, "training loss", log=True)
-        for (label, value), ls in zip(reference_losses(cfg).items(), ("--", ":", "-.")):
+        band(axes[0], x, loss.T, "training loss", log=True)
+        for (label, value), ls in zip(run_references(res).items(), ("--", ":", "-.")):
             axes[0].axhline(value, color="k", ls=ls, lw=1, label=f"{label} = {value:.4f}")
         axes[0].set_yscale("log")
-        axes[0].set_xlabel("step")
+        axes[0].set_xlabel(x_name)
         axes[0].set_ylabel("loss")
         axes[0].legend()
         for l in range(1, cfg.L + 1):
             v = res.logs[f"H{l}/nc1_trace"][:, lanes]
             ok = np.all(np.isfinite(v) & (v > 0), axis=1)
-            band(axes[1], steps[ok], v[ok].T, f"layer {l}", log=True)
+            band(axes[1], x[ok], v[ok].T, f"layer {l}", log=True)
         axes[1].set_yscale("log")
-        axes[1].set_xlabel("step")
+        axes[1].set_xlabel(x_name)
         axes[1].set_ylabel(r"DNC1: tr$\Sigma_W$ / tr$\Sigma_B$")
         axes[1].legend()
-        svs = [class_mean_singular_values(res, p) for p in lanes]
-        for key in svs[0]:
-            S = np.stack([s[key] for s in svs], axis=1)
-            S = (S / S[:1]).clip(min=1e-12)  # below 1e-12 of the largest: numerically zero
-            band(axes[2], np.arange(1, S.shape[0] + 1), S.T, key, log=True)
+        rows = [res.summary[p] for p in lanes]
+        keys = [f"H{l}" for l in range(1, cfg.L + 1)] + [f"Z{cfg.L}"]
+        for key in keys:
+            S = np.stack([np.asarray(r["singular_values"][key], float) for r in rows], axis=1)
+            with np.errstate(all="ignore"):
+                S = (S / S[:1]).clip(min=1e-12)  # below 1e-12 of the largest: numerically zero
+            band(axes[2], np.arange(1, S.shape[0] + 1), S.T, "Z (output)" if key == f"Z{cfg.L}" else key, log=True)
         axes[2].set_yscale("log")
         axes[2].set_xlabel("index")
         axes[2].set_ylabel(r"$s_j / s_1$ of class means")
         axes[2].legend()
-    title = f"{cfg.L}-DUFM, K={cfg.K}, n={cfg.sizes[0] if cfg.class_sizes is None else 'imb.'}, " \
-            f"width={cfg.width}, {cfg.activation}/{cfg.loss}, lr={cfg.lr}, {len(lanes)} seeds"
+    fig.suptitle(run_title(res, len(lanes), n_div))
+    return save_figure(fig, out_dir, name)
+
+
+def run_title(res: TrainResult, shown: int, n_div: int) -> str:
+    cfg = res.configs[0]
+    if cfg.kind == "net":
+        title = (f"ResNet-20 + {cfg.L}-layer {cfg.activation} head on {cfg.dataset} "
+                 f"(n={res.summary[0].get('n_per_class')}), {cfg.loss}, {cfg.reg} reg., lr={cfg.lr}, {shown} seeds")
+    else:
+        n = cfg.sizes[0] if cfg.class_sizes is None else "imb."
+        title = (f"{cfg.L}-DUFM, K={cfg.K}, n={n}, width={cfg.width}, {cfg.activation}/{cfg.loss}, "
+                 f"lr={cfg.lr}, {shown} seeds")
     if n_div:
         title += f" ({n_div} diverged, not shown)"
-    fig.suptitle(title)
-    return save_figure(fig, out_dir, name)
+    if not res.complete:
+        title += " -- NOT FINISHED"
+    return title

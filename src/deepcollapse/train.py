@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import results
-from .config import DUFMConfig, RunConfig, _hash, is_run_config
+from .config import Convergence, DUFMConfig, RunConfig, _hash, is_run_config
 from .engine import dnc_verdict, final_class_means, final_features, input_data  # noqa: F401  (API)
 from .results import Lane, TrainResult
 
@@ -64,6 +64,38 @@ def make_engine(configs: Sequence[RunConfig]) -> Engine:
 
         return NetEngine(configs[0])
     raise ValueError("configs: one run holds DUFM configs of equal shapes, or one network config")
+
+
+DEFAULT_CONVERGENCE = Convergence(stop=False)
+
+
+def converged_at(steps: np.ndarray, loss: np.ndarray, criterion: Convergence, total_steps: int,
+                 accuracy: np.ndarray | None = None) -> np.ndarray:
+    """Per lane, the first logged step at which `criterion` holds (`config.Convergence`), -1 if none.
+
+    steps: (T,) logged steps; loss: (T, P) logged loss; accuracy: (T, P) train accuracy (networks).
+    The window w is criterion.window (default: a tenth of total_steps), at least one logged interval;
+    the loss w steps back is the last one logged at or before t - w. NaN losses never converge.
+    """
+    steps = np.asarray(steps)
+    loss = np.asarray(loss, np.float64)
+    T, P = loss.shape
+    out = np.full(P, -1)
+    if T < 2:
+        return out
+    w = criterion.window if criterion.window is not None else total_steps // 10
+    w = max(int(w), int(np.min(np.diff(steps))))
+    for t in range(1, T):
+        if steps[t] < w:
+            continue
+        back = int(np.searchsorted(steps, steps[t] - w, side="right")) - 1
+        with np.errstate(invalid="ignore"):
+            ok = np.abs(loss[t] - loss[back]) <= criterion.rtol * np.abs(loss[t])
+        if accuracy is not None and criterion.min_accuracy is not None:
+            ok &= np.asarray(accuracy[t]) >= criterion.min_accuracy
+        new = (out < 0) & ok
+        out[new] = steps[t]
+    return out
 
 
 def run_id_of(configs: Sequence[RunConfig]) -> str:
@@ -108,8 +140,12 @@ def train(config: RunConfig | Sequence[RunConfig], out: str | Path | None = None
         run_dir.mkdir(parents=True, exist_ok=True)
         results.atomic_write_text(run_dir / results.CONFIG, results.config_yaml(configs))
 
+    criterion = configs[0].converge
     stop_at = eng.n_chunks if max_chunks is None else min(eng.n_chunks, done + max_chunks)
+    finished = _all_converged(eng, state, logs, criterion)
     for chunk in range(done, stop_at):
+        if finished:
+            break
         state = eng.chunk(state, chunk)
         new = eng.evaluate(state)
         for k, v in new.items():
@@ -122,16 +158,32 @@ def train(config: RunConfig | Sequence[RunConfig], out: str | Path | None = None
             step = int(eng.steps_of(chunk + 2)[-1])
             progress(step, eng.total_steps, float(finite.mean()) if finite.size else float("nan"),
                      int((eng.diverged_at(state) >= 0).sum()))
+        finished = _all_converged(eng, state, logs, criterion)
 
     n_logged = len(next(iter(logs.values())))
     steps = eng.steps_of(n_logged)
     res = TrainResult(configs=configs, lanes=eng.lanes, steps=steps, logs={k: np.stack(v) for k, v in logs.items()},
                       params=eng.final_params(state), diverged_at=eng.diverged_at(state), summary=[],
-                      run_dir=run_dir, complete=stop_at == eng.n_chunks, time_columns=eng.time_columns(steps))
+                      run_dir=run_dir, complete=finished or stop_at == eng.n_chunks,
+                      time_columns=eng.time_columns(steps))
     res.summary = eng.summarize(res, state)
+    conv = converged_at(steps, res.logs["loss"], criterion or DEFAULT_CONVERGENCE, eng.total_steps,
+                        res.logs.get("accuracy"))
+    for row, c in zip(res.summary, conv):
+        row["converged"], row["converged_at"] = bool(c >= 0), int(c) if c >= 0 else None
     if run_dir is not None and res.complete:
         results.write_run(res, run_dir)
     return res
+
+
+def _all_converged(eng, state, logs: dict, criterion: Convergence | None) -> bool:
+    """True when the criterion stops the run: every lane converged or diverged."""
+    if criterion is None or not criterion.stop:
+        return False
+    n = len(logs["loss"])
+    conv = converged_at(eng.steps_of(n), np.stack(logs["loss"]), criterion, eng.total_steps,
+                        np.stack(logs["accuracy"]) if "accuracy" in logs else None)
+    return bool(np.all((conv >= 0) | (eng.diverged_at(state) >= 0)))
 
 
 def load_run(run_dir: str | Path) -> TrainResult:

@@ -69,3 +69,62 @@ def test_multi_value_options_expand():
     assert expand_multi_values(["theory", "srg-ratio", "--r", "4", "5", "--lam", "0.1", "--json"]) == \
         ["theory", "srg-ratio", "--r", "4", "--r", "5", "--lam", "0.1", "--json"]
     assert expand_multi_values(["train", "c.yaml", "--set", "a=1"]) == ["train", "c.yaml", "--set", "a=1"]
+
+
+def _cli(args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "deepcollapse.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("width", [100_000, 10_000_000])
+def test_a_run_that_cannot_fit_is_refused_at_once(tmp_path, width):
+    """A huge width used to hang forever in XLA; now the memory estimate refuses it before anything is
+    allocated (the subprocess timeout makes a hang fail the test)."""
+    cfg = _write(tmp_path, TINY)
+    proc = _cli(["train", str(cfg), "--out", str(tmp_path / "runs"), "--set", f"width={width}", "--no-plot"], 120)
+    assert proc.returncode == 2, proc.stderr
+    assert "GiB" in proc.stderr and "available" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("override, field", [
+    ("lam_H=.inf", "lam_H"), ("lam_W=.inf", "lam_W"), ("lr=.inf", "lr"), ("init_scale=.inf", "init_scale"),
+    ("lr=.nan", "lr"), ("n=true", "n"), ("optimizer.name=apply_updates", "optimizer.name"),
+    ("optimizer.kwargs={foo: 1}", "optimizer"),
+])
+def test_non_finite_and_wrong_types_are_refused_before_anything_is_written(tmp_path, override, field):
+    cfg = _write(tmp_path, TINY)
+    proc = _cli(["train", str(cfg), "--out", str(tmp_path / "runs"), "--set", override])
+    assert proc.returncode == 2 and field in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_damaged_run_folder_is_recomputed_with_one_warning_line(tmp_path):
+    cfg = _write(tmp_path, TINY)
+    args = ["train", str(cfg), "--out", str(tmp_path / "runs"), "--json", "--no-plot"]
+    first = _cli(args)
+    assert first.returncode == 0, first.stderr
+    run = tmp_path / "runs" / json.loads(first.stdout.strip().splitlines()[-1])["run_id"]
+    for name, damage in [("history.parquet", "truncate"), ("params.npz", "delete")]:
+        f = run / name
+        if damage == "truncate":
+            f.write_bytes(f.read_bytes()[:64])
+        else:
+            f.unlink()
+        again = _cli(args)
+        assert again.returncode == 0, again.stderr
+        warn = [line for line in again.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warn) == 1 and name in warn[0] and "Traceback" not in again.stderr
+        assert json.loads(again.stdout.strip().splitlines()[-1]) == json.loads(first.stdout.strip().splitlines()[-1])
+
+
+def test_two_trains_of_one_config_into_one_folder_both_succeed(tmp_path):
+    cfg = _write(tmp_path, TINY)
+    args = [sys.executable, "-m", "deepcollapse.cli", "train", str(cfg), "--out", str(tmp_path / "runs"), "--json"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    objs = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert objs[0] == objs[1]
+    run = tmp_path / "runs" / objs[0]["run_id"]
+    assert (run / "training.png").stat().st_size > 0 and not list(run.glob(".*tmp"))

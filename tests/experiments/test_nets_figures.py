@@ -14,6 +14,7 @@ import pytest
 from deepcollapse.experiments import nets_figures as NF
 from deepcollapse.experiments.registry import get
 from deepcollapse.experiments.runner import reproduce
+from deepcollapse.reference import reference_losses
 
 DATA = Path(os.environ.get("DEEPCOLLAPSE_TEST_DATA", Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 NAMES = ["sukenik-fig2-resnet", "garrod-fig3", "garrod-fig4", "garrod-fig7", "garrod-fig8"]
@@ -27,27 +28,27 @@ def _have(name: str) -> bool:
 # ---- configurations: the papers' stated settings ------------------------------------------------
 
 def test_full_configs_carry_the_papers_settings():
-    (label, s), = NF.net_configs("sukenik-fig2-resnet", "full")
+    s, = NF.net_configs("sukenik-fig2-resnet", "full")
     assert (s.dataset, s.L, s.width, s.activation, s.loss, s.reg) == ("cifar10", 4, 64, "relu", "mse", "dufm")
     assert s.lams_W == (0.005,) * 4 and s.lam_H_value == pytest.approx(5e-6) and s.lr == 0.05
     assert len(s.seed_list) == 5 and s.n_per_class == 5000 and s.batch_size == 10_000
-    fig3 = dict(NF.net_configs("garrod-fig3", "full"))
+    fig3 = {NF.run_label(c): c for c in NF.net_configs("garrod-fig3", "full")}
     assert {(c.dataset, c.L, c.activation) for c in fig3.values()} == {
         ("mnist", 3, "linear"), ("cifar10", 3, "linear"), ("cifar10", 4, "relu")}
     for c in fig3.values():
         assert c.loss == "ce" and c.lam_H_value == pytest.approx(1e-6) and c.lams_W == (5e-3,) * c.L
     for name, ds in (("garrod-fig4", "cifar10"), ("garrod-fig8", "mnist")):
-        (_, c), = NF.net_configs(name, "full")
+        c, = NF.net_configs(name, "full")
         assert (c.dataset, c.reg, c.weight_decay_value, c.lr) == (ds, "standard", 1e-2, 1e-3)
-    (_, c7), = NF.net_configs("garrod-fig7", "full")
+    c7, = NF.net_configs("garrod-fig7", "full")
     assert (c7.dataset, c7.activation, c7.reg) == ("mnist", "relu", "dufm")
 
 
 def test_small_sizes_keep_lam_H_times_n():
     for size in ("quick", "smoke"):
-        (_, s), = NF.net_configs("sukenik-fig2-resnet", size)
+        s, = NF.net_configs("sukenik-fig2-resnet", size)
         assert s.lam_H_value * s.n_per_class == pytest.approx(5e-6 * 5000)
-        (_, g), = NF.net_configs("garrod-fig7", size)
+        g, = NF.net_configs("garrod-fig7", size)
         assert g.lam_H_value * g.n_per_class == pytest.approx(1e-6 * 5000)
 
 
@@ -62,8 +63,8 @@ def test_bad_names_are_rejected():
 
 def test_mse_references_at_papers_settings():
     """L_SRG < L_DNC at the Fig. 2 (bottom) settings, and L_DNC is the balanced closed form."""
-    (_, s), = NF.net_configs("sukenik-fig2-resnet", "full")
-    ref = NF.reference_losses(s, 5000)
+    s, = NF.net_configs("sukenik-fig2-resnet", "full")
+    ref = reference_losses(s, 5000)
     assert ref["L_SRG"] < ref["L_DNC"] < 0.5
     # closed form (theory.mse docstring): min_c (c-1)^2/2 + K (L+1)/2 (lam_H n prod lam)^(1/(L+1)) c^(2/(L+1))
     b = 10 * 5 / 2 * (5e-6 * 5000 * 0.005**4) ** (1 / 5)
@@ -74,40 +75,16 @@ def test_mse_references_at_papers_settings():
 def test_ce_reference_uses_the_geometric_mean_lam():
     """Unequal lams enter the reduced CE loss through (lam_H prod lam_l)^(1/(L+1)) only: a config with
     every lam equal to that geometric mean gives the same bound."""
-    from deepcollapse.nets import NetConfig
+    from deepcollapse.config import NetConfig
 
-    (_, g), = NF.net_configs("garrod-fig7", "full")
-    ref = NF.reference_losses(g, 5000)
+    g, = NF.net_configs("garrod-fig7", "full")
+    ref = reference_losses(g, 5000)
     geo = (1e-6 * 5e-3**4) ** (1 / 5)
     same = NetConfig(dataset="mnist", n_per_class=5000, L=4, loss="ce", lam_H=geo, lam_W=geo)
-    assert ref["L_DNC"] == pytest.approx(NF.reference_losses(same, 5000)["L_DNC"], rel=1e-9)
+    assert ref["L_DNC"] == pytest.approx(reference_losses(same, 5000)["L_DNC"], rel=1e-9)
     assert ref["L_lowrank"] < ref["L_DNC"] < math.log(10)  # Theorem 1 regime (K = 10, L = 4)
-    (_, st), = NF.net_configs("garrod-fig4", "full")
-    assert NF.reference_losses(st, 5000) == {"L_DNC": None, "L_SRG": None, "L_lowrank": None}
-
-
-def test_class_mean_logits_of_a_linear_map():
-    """On a model whose logits are W x, the class-mean logits are W times the class means of x."""
-
-    from flax import nnx
-    import jax.numpy as jnp
-
-    class Lin(nnx.Module):
-        def __init__(self, W):
-            self.W = nnx.Param(jnp.asarray(W))
-
-        def features(self, x, train=False):
-            Z = self.W[...] @ x.reshape(x.shape[0], -1).T
-            return [x], [Z]
-
-    rng = np.random.default_rng(0)
-    W = rng.normal(size=(3, 4)).astype(np.float32)
-    x = rng.normal(size=(9, 2, 2, 1)).astype(np.float32)
-    y = np.array([0, 1, 2, 0, 1, 2, 2, 2, 0])
-    M = NF.class_mean_logits(Lin(W), x, y, 3, batch=4)
-    X = x.reshape(9, -1)
-    expect = np.stack([W @ X[y == k].mean(axis=0) for k in range(3)], axis=1)
-    np.testing.assert_allclose(M, expect, rtol=1e-5, atol=1e-6)
+    st, = NF.net_configs("garrod-fig4", "full")
+    assert reference_losses(st, 5000) == {}
 
 
 # ---- end to end at smoke size ---------------------------------------------------------------------
@@ -115,26 +92,30 @@ def test_class_mean_logits_of_a_linear_map():
 @pytest.mark.slow  # ~10-20 s of XLA compilation per run on 2 CPU cores
 @pytest.mark.parametrize("name", NAMES)
 def test_smoke_end_to_end(name, tmp_path, monkeypatch):
-    needed = {c.dataset for _, c in NF.net_configs(name, "smoke")}
+    needed = {c.dataset for c in NF.net_configs(name, "smoke")}
     if not all(_have(d) for d in needed):
         pytest.skip(f"shared datasets not found under {DATA}")
     monkeypatch.setenv("DEEPCOLLAPSE_DATA", str(DATA))
-    assert get(name).kind == "custom"
+    assert get(name).kind == "training"
     out = reproduce(name, tmp_path, smoke=True)
-    for f in (f"{name}.png", f"{name}.pdf", "results.parquet", "results.csv", "summary.md", "experiment.json",
-              "history.parquet"):
+    for f in (f"{name}.png", f"{name}.pdf", "results.parquet", "results.csv", "summary.md", "experiment.json"):
         assert (out / f).exists(), f
-    table = pd.read_parquet(out / "results.parquet")
     runs = NF.net_configs(name, "smoke")
-    assert list(table["run"]) == [label for label, c in runs for _ in c.seed_list]
+    for c in runs:  # every network run is a sweep point with the record of a DUFM run
+        d = out / "points" / c.run_id()
+        assert sorted(f.name for f in d.iterdir() if f.name[0] != ".") == [
+            "config.yaml", "history.csv", "history.parquet", "params.npz", "summary.json"]
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table["run"]) == [NF.run_label(c) for c in runs for _ in c.seed_list]
     assert (table["n_per_class"] == 2).all() and (table["epochs"] == 1).all()
     assert np.isfinite(table["loss"]).all()
     assert ((table["logit_rank"] >= 0) & (table["logit_rank"] <= 10)).all()
     info = json.loads((out / "experiment.json").read_text())
-    assert info["size"] == "smoke" and set(info["settings"]["runs"]) == {label for label, _ in runs}
+    assert info["size"] == "smoke" and info["run_ids"] == [c.run_id() for c in runs]
+    assert info["settings"]["kind"] == "net"
     summary = (out / "summary.md").read_text()
     assert "final loss" in summary and "logit rank" in summary
     if name == "sukenik-fig2-resnet":
         assert "L_SRG" in summary and table["L_SRG"].notna().all()
-    hist = pd.read_parquet(out / "history.parquet")
+    hist = pd.read_parquet(out / "points" / runs[0].run_id() / "history.parquet")
     assert set(hist["epoch"]) == {0, 1}

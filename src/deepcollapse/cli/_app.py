@@ -21,7 +21,9 @@ app.add_typer(theory_app, name="theory")
 
 def fail(msg: str, code: int = 2) -> None:
     """Print `error: msg` on stderr and exit with `code` (2: bad input)."""
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}", highlight=False)
+    from rich.markup import escape
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -63,6 +65,14 @@ def expand_multi_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """The `deepcollapse` entry point (warnings print as one line: `warning: ...`)."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     argv = sys.argv[1:] if argv is None else argv
     app(args=expand_multi_values(argv), prog_name="deepcollapse")

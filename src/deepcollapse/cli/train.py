@@ -3,7 +3,6 @@ its results folder, its figure and a table of the final numbers per seed."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..results import dumps
 from ._app import app, fail, validation_message
 
 # Quickstart: Súkeník et al. (2024) Fig. 2 top: 4-DUFM, K=10, n=5, width 30, lam=0.004 everywhere, lr 0.5,
@@ -30,17 +30,30 @@ def _progress(console: Console):
 
 
 def run_training(cfg, out: Path, console: Console, plot: bool = True):
-    """Train with a progress bar, write the results folder (and plots), return the TrainResult."""
+    """Train with a progress bar, write the results folder (and plots), return the TrainResult.
+
+    A run that cannot fit the machine, or whose data is missing or damaged, ends with one message
+    and exit code 2; a failed allocation or other runtime error of the backend with one message and 1.
+    """
+    from ..data import DatasetNotFoundError
+    from ..engine import ResourceError
     from ..train import train
 
     with _progress(console) as prog:
-        task = prog.add_task(f"training {cfg.run_id()}", total=cfg.steps, loss="-", div="")
+        task = prog.add_task(f"training {cfg.run_id()}", total=None, loss="-", div="")
 
         def cb(step, total, loss, n_div):
-            prog.update(task, completed=step, loss=f"{loss:.6f}",
+            prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
                         div=f"[red]{n_div} diverged[/]" if n_div else "")
 
-        res = train(cfg, out=out, progress=cb)
+        try:
+            res = train(cfg, out=out, progress=cb)
+        except (ResourceError, DatasetNotFoundError, ModuleNotFoundError) as e:
+            prog.stop()
+            fail(str(e))
+        except RuntimeError as e:  # e.g. XLA's RESOURCE_EXHAUSTED when an allocation fails
+            prog.stop()
+            fail(f"{type(e).__name__}: {' '.join(str(e).split())[:500]}", code=1)
     if plot:
         from ..plots import plot_run
 
@@ -48,14 +61,17 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True):
     return res
 
 
+SEED_KEYS = ("seed", "loss", "fit", "reg", "ranks", "found_dnc", "diverged", "diverged_at", "loss_dnc",
+             "loss_lowrank", "train_accuracy", "logit_rank_1e6")
+
+
 def summary_json(res) -> dict:
+    """The --json object: run id, folder, and per seed the final numbers (`SEED_KEYS` it has)."""
     return {
         "run_id": res.run_dir.name if res.run_dir else res.configs[0].run_id(),
+        "kind": res.kind,
         "results": str(res.run_dir) if res.run_dir else None,
-        "seeds": [
-            {k: row[k] for k in ("seed", "loss", "fit", "reg", "ranks", "found_dnc", "diverged", "diverged_at")}
-            for row in res.summary
-        ],
+        "seeds": [{k: row[k] for k in SEED_KEYS if k in row} for row in res.summary],
     }
 
 
@@ -78,13 +94,14 @@ def summary_table(res, refs: dict) -> Table:
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="YAML file of DUFMConfig fields"),
+    config: Path = typer.Argument(..., help="YAML file of config fields (DUFMConfig; `kind: net`: NetConfig)"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="override a field: key=value (repeatable)"),
     out: Path = typer.Option(Path("runs"), "--out", help="results root; the run goes to OUT/<run id>/"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="write the training figures"),
 ):
-    """Train a DUFM from a YAML config: every seed in one compiled program; resumes a stopped run."""
+    """Train a DUFM (every seed in one compiled program) or a network from a YAML config; resumes a
+    stopped run and reads a finished one back."""
     from ..config import load_config
 
     if not config.exists():
@@ -96,11 +113,11 @@ def train(
     console = Console(stderr=as_json, width=max(100, Console().width))
     res = run_training(cfg, out, console, plot)
     if as_json:
-        print(json.dumps(summary_json(res)))
+        print(dumps(summary_json(res)))
     else:
-        from ..reference import reference_losses
+        from ..plots import run_references
 
-        console.print(summary_table(res, reference_losses(cfg)))
+        console.print(summary_table(res, run_references(res)))
         console.print(f"results: {res.run_dir}")
 
 
@@ -124,7 +141,7 @@ def quickstart(
     res = run_training(cfg, out, console, plot=True)
     refs = reference_losses(cfg)
     if as_json:
-        print(json.dumps(summary_json(res) | {"reference": refs}))
+        print(dumps(summary_json(res) | {"reference": refs}))
         return
     console.print(summary_table(res, refs))
     ok = [r for r in res.summary if not r["diverged"]]

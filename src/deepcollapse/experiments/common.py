@@ -1,11 +1,10 @@
-"""Helpers shared by the experiment modules: figures, bands over seeds, final class means of points.
+"""Helpers shared by the experiment modules: figures, bands over seeds, what a point's record holds.
 
 Side effects (files, plots) live here and in the experiment modules, never in the numerics.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -46,45 +45,31 @@ def history_matrix(histories, run_ids: Sequence[str], layer: str, metric: str):
     return np.asarray(wide.columns, float), wide.to_numpy(float)
 
 
-def lane_params(sweep_dir: Path, run_id: str, lane: int) -> dict:
-    """Final parameters of one lane of a stored sweep point (`results.load_params`)."""
+def lane_params(data, run_id: str, lane: int) -> dict:
+    """Final parameters of one lane of a point of this experiment (`results.load_params`)."""
     from deepcollapse import results
 
-    return results.load_params(Path(sweep_dir) / "points" / run_id, int(lane))
+    return results.load_params(data.point_dir(run_id), int(lane))
 
 
-def final_class_means(params: dict, cfg) -> dict:
-    """Class-mean matrices of a trained DUFM lane: {"H1".."HL": means of H_l, "Z1".."ZL": of Z_l}.
+def lane_summary(data, run_id: str, lane: int) -> dict:
+    """The summary row of one lane of a point of this experiment (its run record's summary.json)."""
+    from deepcollapse import results
 
-    H_l is the input of W_l (after ReLU for l >= 2), Z_l = W_l H_l its pre-activation, Z_L the output.
-    """
-    from deepcollapse import dufm, metrics
-    from deepcollapse.train import final_features
-
-    Hs, Zs = final_features(params, cfg)
-    y = dufm.labels(cfg.sizes)
-    out = {}
-    for l, F in enumerate(Hs, start=1):
-        out[f"H{l}"] = np.asarray(metrics.class_means(F, y, cfg.K))
-    for l, F in enumerate(Zs, start=1):
-        out[f"Z{l}"] = np.asarray(metrics.class_means(F, y, cfg.K))
-    return out
+    return results.read_summary(data.point_dir(run_id), verify=False)["lanes"][int(lane)]
 
 
 def class_mean_svals_table(data) -> "pd.DataFrame":  # noqa: F821
     """Tidy table (run_id, lane, seed, layer, index, value) of the singular values of every layer's
-    class means at the end of training, for every non-diverged lane of `data.points`."""
+    class means at the end of training (the run records' summaries), for every non-diverged lane of
+    `data.points`."""
     import pandas as pd
 
-    by_id = {c.run_id(): c for c in data.configs}
     rows = []
     for _, p in data.points.iterrows():
-        if bool(p.get("diverged", False)) or p["run_id"] not in by_id:
+        if bool(p.get("diverged", False)):
             continue
-        cfg = by_id[p["run_id"]]
-        means = final_class_means(lane_params(data.sweep_dir, p["run_id"], p["lane"]), cfg)
-        for layer, M in means.items():
-            s = np.linalg.svd(M, compute_uv=False)
+        for layer, s in lane_summary(data, p["run_id"], p["lane"])["singular_values"].items():
             for i, v in enumerate(s, start=1):
                 rows.append({"run_id": p["run_id"], "lane": int(p["lane"]), "seed": int(p["seed"]),
                              "layer": layer, "index": i, "value": float(v)})

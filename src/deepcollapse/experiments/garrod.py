@@ -2,44 +2,30 @@
 
 Deep UFM with cross-entropy (linear: Fig. 1, 2, 5; ReLU: Fig. 6), equal weight decay lam on every
 factor, full-batch gradient descent (`deepcollapse.train` through `deepcollapse.sweep`), compared with
-the optimal-scale losses of the DNC and Eq. (5) pair structures (`deepcollapse.theory.ce`).
-
-Settings given by the lead's brief (the extracted paper lost its captions): K = 10, n = 5, lr 0.5;
-Fig. 1: L = 2, width d = 70, lam = 2^-10; Fig. 6: ReLU, L = 3, d = 70, lam = 2^-9; Fig. 2 / 5: 10 seeds.
-
-Settings chosen here (not stated):
-  - init_scale 0.1 (entries N(0, 0.01); Fig. 6: 0.07, below); float32; logged every 1000 steps (500 quick);
-  - steps: 60000 full, 20000 quick (at 20000 the linear runs sit at loss 0.080-0.083 < the DNC
-    optimum 0.0907, close to the pair optimum 0.0800);
-  - Fig. 2 / 5 grids: widths 10, 20, 40, 70, 100, 200, 400 at lam = 2^-10, and lam = 2^-8 .. 2^-14 at
-    width 70; the two figures share their runs (Fig. 5 reads Fig. 2's points);
-  - "found DNC" is `deepcollapse.train.dnc_verdict` (rank K-1 simplex ETF in every layer, NC2
-    tolerance 0.25); "rank of the solution" is the numerical rank (rtol 1e-3) of the output's
-    class-mean logit matrix (DNC: K-1 = 9; Eq. 5 pairs: K/2 = 5);
-  - Fig. 1 and 6 show the run with the lowest final loss of 5 seeds (3 quick) plus the band of all.
-  - Fig. 6: init_scale 0.07 (FIG6_INIT; the other figures 0.1). Measured at lam 2^-9, lr 0.5: at init
-    0.1 no seed ends below the DNC bound 0.1471 (0.149-0.154 at 60000 steps, logit ranks 7-8); at 0.15
-    and 0.2 the runs end near DNC (0.157-0.160, rank 9); at 0.07, 5 of 6 seeds end below it at 40000
-    steps (0.1385-0.1464, logit ranks 6-7, one rank 9; seed 1: 0.1502), at 20000 steps seeds 0-2 reach
-    0.1456, 0.1511, 0.1464 with logit rank 8 (hence 40000 steps at quick size, 60000 full); 0.06
-    gives lower losses but 2 of 6 seeds still sit near Z = 0 at 40000 steps, and 0.05 leaves every
-    seed there (0.36-0.79);
+the optimal-scale losses of the DNC and Eq. (5) pair structures (`deepcollapse.theory.ce`). Settings
+given by the lead's brief (the extracted paper lost its captions): K = 10, n = 5, lr 0.5; Fig. 1: L = 2,
+width 70, lam = 2^-10; Fig. 6: ReLU, L = 3, width 70, lam = 2^-9; Fig. 2 / 5: 10 seeds. The reasons
+for the others are each figure's `choices`; what the runs show is in docs/findings.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from deepcollapse import metrics
 from deepcollapse.config import DUFMConfig
+from deepcollapse.engine import final_class_means
 from deepcollapse.experiments import common as C
 from deepcollapse.experiments.registry import Data, register
 
 PAPER = "Garrod & Keating, The Persistence of Neural Collapse Despite Low-Rank Bias"
 INIT = 0.1
-
-
-def _size(quick: bool, smoke: bool) -> str:
-    return "smoke" if smoke else ("quick" if quick else "full")
+#: The choices every Garrod & Keating figure shares.
+CHOICES = ("Entries initialised N(0, 0.1^2); float32; logged every 1000 steps (500 quick); 60000 steps at full size, "
+           "20000 quick (where the linear runs sit at 0.080-0.083, below the DNC optimum 0.0907); 'found DNC' = "
+           "`metrics.dnc_verdict` (rank K-1 simplex ETF in every layer, NC2 tolerance 0.25); the 'rank of the "
+           "solution' is the numerical rank (rtol 1e-3) of the output's class-mean logits (DNC: K-1 = 9, "
+           "Eq. 5 pairs: K/2 = 5).")
 
 
 def _steps(size: str) -> tuple[int, int]:
@@ -67,7 +53,7 @@ def _best(data: Data):
 
 
 def _logit_means(data: Data, cfg, row) -> np.ndarray:
-    return C.final_class_means(C.lane_params(data.sweep_dir, row["run_id"], row["lane"]), cfg)[f"Z{cfg.L}"]
+    return final_class_means(C.lane_params(data, row["run_id"], row["lane"]), cfg)[f"Z{cfg.L}"]
 
 
 def _loss_curve(ax, data: Data, lines: dict):
@@ -83,8 +69,7 @@ def _loss_curve(ax, data: Data, lines: dict):
 
 
 def _rank(M, rtol=1e-3) -> int:
-    s = np.linalg.svd(np.asarray(M, float), compute_uv=False)
-    return int((s > rtol * s.max()).sum()) if s.size and s.max() > 0 else 0
+    return int(metrics.numerical_rank(np.asarray(M, float), rtol))
 
 
 def _runs_summary(data: Data, lines: dict) -> list[str]:
@@ -105,13 +90,8 @@ def _runs_summary(data: Data, lines: dict) -> list[str]:
 # Fig. 1: deep linear CE UFM, loss vs DNC and the Eq. 5 structure
 # ------------------------------------------------------------------------------------------------
 
-def _fig1_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    return [DUFMConfig(**_base(_size(quick, smoke)))]
-
-
-def _fig1_settings(size: str) -> dict:
-    return {"K": 10, "n": 5, "L": 2, "width": 70, "lam": "2^-10", "lr": 0.5, "init_scale": INIT,
-            "steps": _steps(size)[0], "activation": "linear", "loss": "ce", "shown": "lowest final loss"}
+def _fig1_configs(size: str) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(size))]
 
 
 def _record_best_run(data: Data) -> None:
@@ -150,8 +130,9 @@ def _fig1_summary(data: Data) -> str:
 @register("garrod-fig1", paper=PAPER, figure="Fig. 1",
           description="Deep linear CE UFM (L=2, d=70, lam=2^-10, K=10, n=5, lr 0.5): loss vs the DNC and "
                       "Eq. (5) low-rank losses; final class-mean logit matrix.",
-          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=10, est_seconds_full=30)
+          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary,
+          choices=CHOICES + " The run with the lowest final loss of 5 seeds (3 quick) is shown, with the band of all.",
+          est_seconds={"smoke": 10, "quick": 10, "full": 30})
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -177,8 +158,7 @@ def _ref_width(size: str) -> int:
     return 10 if size == "smoke" else 70
 
 
-def _sweep_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
+def _sweep_configs(size: str) -> list[DUFMConfig]:
     widths, exps = _grid(size)
     seeds = 2 if size == "smoke" else 10
     out = [DUFMConfig(**_base(size, width=w, seeds=seeds)) for w in widths]
@@ -188,12 +168,8 @@ def _sweep_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
     return list(unique.values())
 
 
-def _sweep_settings(size: str) -> dict:
-    widths, exps = _grid(size)
-    return {"K": 10, "n": 5, "L": 2, "widths (lam 2^-10)": widths,
-            "log2 lam (width 70)": exps, "seeds": 10 if size != "smoke" else 2,
-            "steps": _steps(size)[0], "init_scale": INIT, "dnc_rule": "train.dnc_verdict",
-            "rank": "numerical rank (rtol 1e-3) of the output class-mean logits"}
+SWEEP_CHOICES = (CHOICES + " Widths 10, 20, 40, 70, 100, 200, 400 at lam = 2^-10, and lam = 2^-8 .. 2^-14 at width 70 "
+                 "(10 at smoke size); Fig. 2 and Fig. 5 share their runs.")
 
 
 def _sweep_compute(data: Data) -> None:
@@ -238,7 +214,7 @@ def _table_md(rows: list[dict], series: str, key: str) -> str:
 
 def _fig2_summary(data: Data) -> str:
     rows = _fig2_rows(data)
-    return ("P(DNC) (rule `train.dnc_verdict`) and the rank of the output class means.\n\n"
+    return ("P(DNC) (rule `metrics.dnc_verdict`) and the rank of the output class means.\n\n"
             "Width series (lam = 2^-10):\n\n" + _table_md(rows, "width", "width")
             + "\nWeight-decay series (width 70):\n\n" + _table_md(rows, "lam", "log2_lam")
             + "\nThe paper: DNC is unlikely at small width and becomes more probable as the width grows or "
@@ -271,8 +247,8 @@ def _fig2_plot_impl(out_dir, data: Data, value: str, ylabel: str):
 @register("garrod-fig2", paper=PAPER, figure="Fig. 2",
           description="Deep linear CE UFM (L=2, K=10): probability of DNC vs width (lam=2^-10) and vs "
                       "weight decay (width 70), 10 seeds each.",
-          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
-          est_seconds_quick=120, est_seconds_full=1200)
+          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, choices=SWEEP_CHOICES,
+          est_seconds={"smoke": 10, "quick": 120, "full": 1200})
 def _fig2_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "dnc", "P(DNC)")
 
@@ -280,8 +256,8 @@ def _fig2_plot(out_dir, data: Data):
 @register("garrod-fig5", paper=PAPER, figure="Fig. 5",
           description="Deep linear CE UFM (L=2, K=10): rank of the solution vs width and vs weight decay "
                       "(the runs of garrod-fig2).",
-          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, settings=_sweep_settings,
-          est_seconds_quick=120, est_seconds_full=1200, points_from="garrod-fig2")
+          configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, choices=SWEEP_CHOICES,
+          est_seconds={"smoke": 10, "quick": 120, "full": 1200}, points_from="garrod-fig2")
 def _fig5_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "rank", "rank of output class means")
 
@@ -290,7 +266,7 @@ def _fig5_plot(out_dir, data: Data):
 # Fig. 6: deep ReLU CE UFM
 # ------------------------------------------------------------------------------------------------
 
-FIG6_INIT = 0.07  # not stated; the smallest tried scale from which every seed leaves Z = 0 (module docstring)
+FIG6_INIT = 0.07  # not stated; the smallest tried scale from which every seed leaves Z = 0 (docs/findings.md)
 
 
 def _fig6_steps(size: str) -> int:
@@ -298,16 +274,9 @@ def _fig6_steps(size: str) -> int:
     return 40000 if size == "quick" else _steps(size)[0]
 
 
-def _fig6_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
+def _fig6_configs(size: str) -> list[DUFMConfig]:
     return [DUFMConfig(**_base(size, L=3, activation="relu", lam_H=2.0**-9, lam_W=2.0**-9,
                                init_scale=FIG6_INIT, steps=_fig6_steps(size)))]
-
-
-def _fig6_settings(size: str) -> dict:
-    return {"K": 10, "n": 5, "L": 3, "width": 70, "lam": "2^-9", "lr": 0.5, "init_scale": FIG6_INIT,
-            "activation": "relu", "loss": "ce", "steps": _fig6_steps(size),
-            "dnc_bound": "optimal deep linear DNC loss (lower bound for ReLU DNC under Assumption 1, Thm 7)"}
 
 
 def _fig6_compute(data: Data) -> None:
@@ -335,8 +304,11 @@ def _fig6_summary(data: Data) -> str:
 @register("garrod-fig6", paper=PAPER, figure="Fig. 6",
           description="Deep ReLU CE UFM (L=3, d=70, lam=2^-9, init 0.07): loss vs the DNC bound and the low-rank "
                       "construction; final logits and class-mean singular values.",
-          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
-          est_seconds_quick=25, est_seconds_full=120)
+          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary,
+          choices=CHOICES + " Init std 0.07 (not 0.1: at 0.1 no seed ends below the DNC bound; docs/findings.md) "
+                  "and 40000 steps at quick size (the logit rank is still falling at 20000). The DNC bound is the "
+                  "optimal deep linear DNC loss, a lower bound for ReLU DNC under Assumption 1 (Theorem 7).",
+          est_seconds={"smoke": 10, "quick": 25, "full": 120})
 def _fig6_plot(out_dir, data: Data):
     plt = C.plt()
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))

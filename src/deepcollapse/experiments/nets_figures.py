@@ -1,60 +1,28 @@
-"""Real-network figures: ResNet-20 + MLP head trained on MNIST / CIFAR-10 (`deepcollapse.nets`).
+"""Real-network figures: ResNet-20 + MLP head on MNIST / CIFAR-10 (`deepcollapse.nets`), run as sweep
+points like the DUFM figures (local or Ray; each network config is one point, its record in
+`points/<run_id>/`).
 
   sukenik-fig2-resnet  Súkeník et al. (2024), Fig. 2 bottom row: CIFAR-10, 4-layer ReLU head of width
-                       64, MSE, DUFM-like regularisation (lam_l = 0.005 on the head, lam_H = 5e-6),
-                       lr 0.05, 5 seeds: loss vs L_DNC and L_SRG (K = 10 = C(5, 2), r = 5, L = 4),
-                       DNC1 of every head layer over training, class-mean singular values at the end.
-  garrod-fig3          Garrod & Keating, Fig. 3: cross-entropy, UFM-style regularisation
-                       (lam_l = 5e-3, lam_H = 1e-6), lr 0.05. Top row: linear head L = 3 on MNIST and
-                       CIFAR-10; bottom row: ReLU head L = 4 on CIFAR-10 (Sec. 4: "The bottom row of
-                       Figure 3 uses ReLU activations"; App. D: Fig. 7 is its MNIST counterpart).
-                       Loss vs the DNC bound, class-mean logit matrix, its singular values (count > 1e-6).
-  garrod-fig4          Garrod & Keating, Fig. 4: standard weight decay 1e-2 on every parameter,
-                       CIFAR-10, lr 1e-3: the class-mean logits are low rank and not a simplex.
-  garrod-fig7          App. D, Fig. 7: "UFM-style regularization with ReLU activations on the MNIST
-                       dataset", the counterpart of Fig. 3 bottom row.
-  garrod-fig8          App. D, Fig. 8: "MNIST using standard regularization", the counterpart of Fig. 4.
+                       64, MSE, DUFM-like regularisation: loss vs L_DNC and L_SRG, DNC1 of every head
+                       layer over training, class-mean singular values at the end.
+  garrod-fig3          Garrod & Keating, Fig. 3: cross-entropy, UFM-style regularisation; linear head
+                       L = 3 on MNIST and CIFAR-10, ReLU head L = 4 on CIFAR-10: loss vs the DNC bound,
+                       class-mean logit matrix, its singular values (count > 1e-6).
+  garrod-fig4          Fig. 4: standard weight decay on every parameter, CIFAR-10.
+  garrod-fig7          App. D, Fig. 7: the MNIST counterpart of Fig. 3's ReLU row.
+  garrod-fig8          App. D, Fig. 8: the MNIST counterpart of Fig. 4.
 
-Reference losses (the dashed lines), at the run's K, L, lams and n per class:
-  - MSE (Súkeník et al.): L_DNC = `theory.mse.dnc_loss`, L_SRG = `theory.srg.srg_loss` (r = 5);
-  - CE (Garrod & Keating): at balanced critical points the loss depends on the output alone with
-    regularisation (L+1)/2 (lam_H prod_l lam_l)^(1/(L+1)) sum_i s_i^(2/(L+1)) (SPEC.md, "Reduced
-    loss"), so the DNC bound is `theory.ce.optimal_scale(dnc_structure(K), L, lam_geo, n)` with
-    lam_geo = (lam_H prod_l lam_l)^(1/(L+1)); the Eq. (5) pair structure gives L_lowrank alike. For a
-    ReLU head the linear DNC optimum lower-bounds every ReLU DNC solution (Theorem 7, Assumption 1).
-    Standard regularisation (Fig. 4, 8) regularises the backbone too, so no bound is drawn.
-  A network's loss is at least the DUFM's global minimum (its H_1 is constrained), so a final loss
-  below L_DNC means the network found a non-collapsed solution better than every DNC solution.
-
-Settings the papers do not state, chosen once here (also in `settings(size)`, so experiment.json
-records them):
-  - full: 5,000 samples per class (Garrod & Keating, App. D; CIFAR-10's train set), batch 10,000
-    ("batch gradient descent with batch size 10,000", App. D; used for Súkeník et al. too, whose
-    caption gives no batch size), plain SGD (momentum 0), no augmentation, inputs standardised per
-    channel; 2,000 epochs (10,000 steps) for the UFM-style runs and 4,000 epochs (20,000 steps) for the
-    standard-weight-decay runs at lr 1e-3; metrics every 20 epochs. Garrod & Keating's head width is
-    not stated: 64 (Súkeník et al.'s); float32. One seed for Garrod & Keating ("a single indicative
-    run", App. D), five for Súkeník et al.
-  - quick / smoke: lam_H is rescaled so that lam_H * n stays the paper's value (0.025 for Súkeník et
-    al., 5e-3 for Garrod & Keating): the DUFM losses depend on lam_H only through lam_H * n_k
-    (Súkeník et al. choose lam_H = 5e-6 "to compensate for n = 5000"), so L_DNC and L_SRG are the
-    paper's numbers at every size. Quick: 200 samples per class, batch 200 (10 steps per epoch), lr
-    as in the paper, 20 epochs (200 steps), 2 seeds for Súkeník et al.: about 3.6 ms (MNIST) to 4.6 ms
-    (CIFAR-10) per image and step on the 2-core CPU, 2.5-3 minutes per run. 200 steps are 2% of the
-    papers' 10,000: the regulariser has shrunk the initial features (H_1 starts with ||h||^2 ~ 5e4 per
-    sample) but the fit is still near chance; smoke: 2 samples per class of the
-    MNIST test split / CIFAR-10 JPEG train folder, full batch, 1 epoch, 1 seed (~10 s of compilation
-    per run). Quick and smoke are far from converged: they check the pipeline and show the direction
-    of training, not the papers' result.
+Reference losses (the dashed lines) are `reference.reference_losses(cfg, n)`: the DUFM's L_DNC and
+L_SRG (MSE) or the deep linear DNC and Eq. (5) pair optima (CE) at the run's K, L, lams and n per
+class; a network's loss is at least the DUFM's global minimum (its H_1 is constrained), so below L_DNC
+means better than every DNC solution. Standard weight decay regularises the backbone too: no bound.
 """
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import numpy as np
 
+from deepcollapse import metrics
 from deepcollapse.experiments import common as C
 from deepcollapse.experiments.registry import Data, register
 
@@ -124,125 +92,66 @@ RUNS = {
 }
 
 
-def net_configs(name: str, size: str, data_root: str | None = None) -> list[tuple[str, "NetConfig"]]:  # noqa: F821
-    """(label, NetConfig) of every run of experiment `name` at `size` ("full", "quick", "smoke").
+def run_label(cfg) -> str:
+    """The row name of a run in the figures: dataset-activation-L<L>[-standard]."""
+    return f"{cfg.dataset}-{cfg.activation}-L{cfg.L}" + ("-standard" if cfg.reg == "standard" else "")
+
+
+def net_configs(name: str, size: str, data_root: str | None = None) -> list:
+    """The NetConfigs of experiment `name` at `size` ("full", "quick", "smoke").
 
     data_root: None leaves the config's data root to $DEEPCOLLAPSE_DATA or the default at run time.
     """
-    from deepcollapse.nets import NetConfig
+    from deepcollapse.config import NetConfig
 
     if name not in RUNS:
         raise ValueError(f"name must be one of {sorted(RUNS)}, got {name!r}")
     if size not in _SIZES:
         raise ValueError(f"size must be one of {tuple(_SIZES)}, got {size!r}")
-    return [(label, NetConfig(data_root=data_root, **kw)) for label, kw in RUNS[name](size)]
+    return [NetConfig(data_root=data_root, **kw) for _, kw in RUNS[name](size)]
 
 
-def _settings(name: str):
-    def settings(size: str) -> dict:
-        z = _SIZES[size]
-        return {"size_choices": dict(z), "head_width": WIDTH, "logit_sv_atol": LOGIT_ATOL,
-                "lam_H_times_n": SUKENIK_LAM_H_N if name.startswith("sukenik") else GARROD_LAM_H_N,
-                "runs": {label: cfg.model_dump(mode="json") for label, cfg in net_configs(name, size)}}
-
-    return settings
-
-
-# ------------------------------------------------------------------------------------------------
-# Reference losses
-# ------------------------------------------------------------------------------------------------
-
-def reference_losses(cfg, n: int) -> dict:
-    """The analytic losses a run is compared with (module docstring); None where undefined.
-
-    MSE: L_DNC (Súkeník et al., DNC closed form, `theory.mse.dnc_loss`) and, for a ReLU head with
-    K = C(r, 2) and L >= 2, L_SRG (`theory.srg.srg_loss`). CE with DUFM-like regularisation: the deep
-    linear DNC optimum and the Eq. (5) pair optimum at lam_geo = (lam_H prod lam_l)^(1/(L+1)) (Garrod
-    & Keating, Lemma 1 reduced loss; Theorem 1; Theorem 7 for the ReLU lower bound). Standard: none.
-    """
-    from deepcollapse.reference import reference_losses_for
-
-    out = {"L_DNC": None, "L_SRG": None, "L_lowrank": None}
-    if cfg.reg != "dufm":
-        return out
-    out.update(reference_losses_for(cfg.K, cfg.L, [n] * cfg.K, cfg.lam_H_value, list(cfg.lams_W), cfg.loss,
-                                    cfg.activation))
-    return out
-
-
-# ------------------------------------------------------------------------------------------------
-# Training and final quantities
-# ------------------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=8)
-def _logits_fn(graphdef):
-    """Jitted (state, x) -> logits (K x B) in eval mode, compiled once per model structure."""
-    import jax
-    from flax import nnx
-
-    return jax.jit(lambda state, xb: nnx.merge(graphdef, state).features(xb, train=False)[1][-1])
-
-
-def class_mean_logits(model, x, y, K: int, batch: int = 500) -> np.ndarray:
-    """K x K class-mean logit matrix M (column k: the mean logits of class k), eval-mode BatchNorm.
-
-    Garrod & Keating, Fig. 3-4 and 7-8 show this matrix ("class mean logit matrix") at the end of training.
-    """
-    from flax import nnx
-
-    graphdef, state = nnx.split(model)
-    logits = _logits_fn(graphdef)
-    x = np.asarray(x, np.float32)
-    y = np.asarray(y)
-    sums = np.zeros((K, K))
-    for start in range(0, len(y), batch):
-        Z = np.asarray(logits(state, x[start:start + batch]), np.float64)
-        for k in range(K):
-            sums[:, k] += Z[:, y[start:start + batch] == k].sum(axis=1)
-    counts = np.bincount(y, minlength=K).astype(float)
-    return sums / counts[None, :]
+def _configs(name: str):
+    return lambda size: net_configs(name, size)
 
 
 def _compute(data: Data) -> None:
-    """Train every run and seed (resuming from `runs/<label>-<run_id>/seed<k>/checkpoint.npz`), then fill
-    data.table (one row per run and seed) and data.extra (histories, logit matrices, references)."""
+    """One table row per run and seed (the records' summaries), with the histories, class-mean logit
+    matrices, references and singular values the plots read."""
     import pandas as pd
 
-    from deepcollapse import results
-    from deepcollapse.nets import train_network
-    from deepcollapse.nets.train import load_data
+    from deepcollapse.reference import reference_losses
 
     rows, hists, logits, refs, svals = [], [], {}, {}, []
-    for label, cfg in net_configs(data.name, data.size):
-        ds = load_data(cfg)
-        n = int(np.bincount(np.asarray(ds.y), minlength=cfg.K).min())
-        refs[label] = reference_losses(cfg, n)
+    p = data.points
+    for cfg in data.configs:
+        label, rid = run_label(cfg), cfg.run_id()
         logits[label] = []
-        for seed in cfg.seed_list:
-            res = train_network(cfg, out_dir=Path(data.dir) / "runs" / f"{label}-{cfg.run_id()}" / f"seed{seed}", seed=seed, data=ds)
-            M = class_mean_logits(res.model, ds.x, ds.y, cfg.K)
-            logits[label].append(M)
-            f = res.final
-            sv_logit = np.linalg.svd(M, compute_uv=False)
-            row = {"run": label, "seed": seed, "dataset": cfg.dataset, "n_per_class": n, "L": cfg.L,
-                   "width": cfg.width, "activation": cfg.activation, "loss_fn": cfg.loss, "reg": cfg.reg,
-                   "lr": cfg.lr, "epochs": f["epochs"], "steps": f["steps"], "loss": f["loss"], "fit": f["fit"],
-                   "reg_term": f["reg"], "accuracy": f["accuracy"], "logit_rank": f["logit_rank"],
-                   "logit_rank_atol": cfg.logit_sv_atol,
-                   "logit_rank_rel": int(np.sum(sv_logit > cfg.rank_rtol * sv_logit[0])),
-                   **refs[label], "run_id": cfg.run_id(), "seconds": f["seconds"]}
-            for layer, sv in f["singular_values"].items():
+        for _, pt in p[p["run_id"] == rid].sort_values("lane").iterrows():
+            lane = C.lane_summary(data, rid, pt["lane"])
+            refs[label] = reference_losses(cfg, lane["n_per_class"])
+            logits[label].append(np.asarray(lane["class_mean_logits"]))
+            sv_logit = np.asarray(lane["singular_values"][f"Z{cfg.L}"])
+            row = {"run": label, "seed": lane["seed"], "dataset": cfg.dataset, "n_per_class": lane["n_per_class"],
+                   "L": cfg.L, "width": cfg.width, "activation": cfg.activation, "loss_fn": cfg.loss, "reg": cfg.reg,
+                   "lr": cfg.lr, "epochs": lane["epochs"], "steps": lane["steps"], "loss": lane["loss"],
+                   "fit": lane["fit"], "reg_term": lane["reg"], "accuracy": lane["train_accuracy"],
+                   "logit_rank": lane["logit_rank"], "logit_rank_atol": cfg.logit_sv_atol,
+                   "logit_rank_rel": int(metrics.numerical_rank(sv_logit, cfg.rank_rtol)),
+                   "L_DNC": refs[label].get("L_DNC"), "L_SRG": refs[label].get("L_SRG"),
+                   "L_lowrank": refs[label].get("L_lowrank"), "run_id": rid}
+            for layer, sv in lane["singular_values"].items():
                 s = np.asarray(sv)
-                row[f"rank_{layer}"] = int(np.sum(s > cfg.rank_rtol * s[0])) if s.size and s[0] > 0 else 0
-                svals += [{"run": label, "seed": seed, "layer": layer, "index": i + 1, "value": float(v)}
+                row[f"rank_{layer}"] = int(metrics.numerical_rank(s, cfg.rank_rtol))
+                svals += [{"run": label, "seed": lane["seed"], "layer": layer, "index": i + 1, "value": float(v)}
                           for i, v in enumerate(s)]
             rows.append(row)
-            h = pd.DataFrame(res.history)
-            hists.append(h.assign(run=label, seed=seed))
+        h = data.histories[data.histories["run_id"] == rid]
+        seeds = dict(zip(p.loc[p["run_id"] == rid, "lane"], p.loc[p["run_id"] == rid, "seed"]))
+        hists.append(h.assign(run=label, seed=h["lane"].map(seeds)))
     data.table = pd.DataFrame(rows)
-    hist = pd.concat(hists, ignore_index=True)
-    results.save_table(Path(data.dir) / "history.parquet", hist)
-    data.extra.update(history=hist, logits=logits, references=refs, svals=pd.DataFrame(svals))
+    data.extra.update(history=pd.concat(hists, ignore_index=True), logits=logits, references=refs,
+                      svals=pd.DataFrame(svals))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,7 +160,7 @@ def _compute(data: Data) -> None:
 
 def _curve(hist, run: str, layer: str, metric: str):
     """(epochs, values runs x epochs) of one logged quantity of one run label over its seeds."""
-    h = hist[(hist["run"] == run) & (hist["layer"] == layer) & (hist["metric"] == metric)]
+    h = hist[(hist["run"] == run) & (hist["layer"].fillna("") == layer) & (hist["metric"] == metric)]
     if h.empty:
         return np.zeros(0), np.zeros((0, 0))
     wide = h.pivot_table(index="seed", columns="epoch", values="value", aggfunc="first")
@@ -260,7 +169,7 @@ def _curve(hist, run: str, layer: str, metric: str):
 
 def _loss_panel(ax, data: Data, run: str) -> None:
     hist = data.extra["history"]
-    ep, loss = _curve(hist, run, "net", "loss")
+    ep, loss = _curve(hist, run, "", "loss")
     C.band(ax, ep, np.clip(loss, 1e-12, None), label="training loss")
     ref = data.extra["references"][run]
     styles = {"L_DNC": ("k", "--"), "L_SRG": ("r", ":"), "L_lowrank": ("tab:green", ":")}
@@ -366,7 +275,7 @@ def _summary(data: Data) -> str:
         lines.append("")
     if data.size != "full":
         lines.append(f"Size {data.size}: far from converged; the papers' comparison needs the full size "
-                     "(module docstring of deepcollapse.experiments.nets_figures).")
+                     "(the figure's choices in experiment.json).")
     return "\n".join(lines) + "\n"
 
 
@@ -389,11 +298,22 @@ def _est_seconds(name: str, size: str) -> float:
                           + _CPU_SECONDS_PER_RUN)
     return total
 
+CHOICES = (
+    "Full size: 5,000 samples per class (Garrod & Keating, App. D; CIFAR-10's train set), batch 10,000 ('batch "
+    "gradient descent with batch size 10,000', App. D; used for Súkeník et al. too, whose caption gives no batch "
+    "size), plain SGD, no augmentation, inputs standardised per channel; 2,000 epochs for the UFM-style runs and "
+    "4,000 for standard weight decay at lr 1e-3; metrics every 20 epochs; head width 64 (Súkeník et al.'s; Garrod "
+    "& Keating do not state it); one seed for Garrod & Keating ('a single indicative run'), five for Súkeník et "
+    "al. Smaller sizes rescale lam_H so that lam_H * n keeps the paper's value (the DUFM losses depend on lam_H "
+    "only through lam_H * n_k, so L_DNC and L_SRG are the paper's numbers at every size). Quick: 200 per class, "
+    "batch 200, 20 epochs; smoke: 2 per class, one full-batch epoch. Quick and smoke do not converge: they check "
+    "the pipeline, not the papers' claims.")
+
+
 def _register_net(name: str, plot, **fields) -> None:
-    """Register a real-network figure: the shared compute and summary, its settings and CPU estimates."""
-    register(name, compute=_compute, summarize=_summary, settings=_settings(name),
-             est_seconds_quick=_est_seconds(name, "quick"), est_seconds_full=_est_seconds(name, "full"),
-             **fields)(plot)
+    """Register a real-network figure: its configs, the shared compute and summary, CPU estimates."""
+    register(name, configs=_configs(name), compute=_compute, summarize=_summary, choices=CHOICES,
+             est_seconds={size: _est_seconds(name, size) for size in ("smoke", "quick", "full")}, **fields)(plot)
 
 
 _register_net("sukenik-fig2-resnet", _plot_sukenik, paper=SUKENIK, figure="Fig. 2 (bottom row)",

@@ -1,13 +1,15 @@
-"""`reproduce(name, out)`: run one registered experiment and write its figures, table and summary.
+"""`reproduce(name, out, size)`: run one registered experiment and write its figures, table and summary.
 
 Layout of `out/<name>/`:
-  points/<run_id>/     the sweep points (`deepcollapse.sweep`; complete points are reused on a rerun)
+  points/<run_id>/     the sweep points, run records of DUFM or network runs (`deepcollapse.sweep`;
+                       complete points are reused on a rerun)
   <figure>.png/.pdf    the figure(s) (matplotlib, Agg)
   results.parquet/.csv the tidy results table
   summary.md           the numbers the figure shows
-  experiment.json      name, paper, figure, size, description, settings, configs, figure files
-An experiment with `points_from` trains into `out/<points_from>/points/` instead, so that two
-figures drawn from the same runs (Garrod & Keating, Fig. 2 and Fig. 5) train them once.
+  experiment.json      name, paper, figure, size, description, the reasons for unstated settings, the
+                       settings derived from the configs, the run ids, the figure files
+An experiment with `points_from` trains into `out/<points_from>/points/` instead, so that two figures
+drawn from the same runs (Garrod & Keating, Fig. 2 and Fig. 5) train them once.
 """
 
 from __future__ import annotations
@@ -16,27 +18,24 @@ import time
 from pathlib import Path
 
 from deepcollapse import results
-from deepcollapse.experiments.registry import Data, get, size_name
+from deepcollapse.experiments.registry import Data, describe_configs, get, parse_size
+
+BACKENDS = ("local", "ray")
 
 
-def reproduce(name: str, out: str | Path, quick: bool = False, smoke: bool = False, backend: str = "local",
-              ray_address: str | None = None, progress: bool = False) -> Path:
-    """Run experiment `name` at the chosen size into `out/<name>/` and return that folder.
-
-    quick: the 2-core CPU size (minutes); smoke: the CI size (seconds); neither: the paper's settings.
-    backend/ray_address: passed to `sweep.run_sweep` ("local" or "ray").
-    """
-    if backend not in ("local", "ray"):
-        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
+def reproduce(name: str, out: str | Path, size: str | None = None, *, quick: bool = False, smoke: bool = False,
+              backend: str = "local", ray_address: str | None = None, progress: bool = False) -> Path:
+    """Run experiment `name` at `size` (or the --quick / --smoke flags; default the paper's "full")
+    into `out/<name>/` and return that folder. backend/ray_address: passed to `sweep.run_sweep`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     exp = get(name)
-    if exp.not_implemented:
-        raise NotImplementedError(f"{name}: {exp.not_implemented}")
-    size = size_name(quick, smoke)
+    size = exp.check_size(parse_size(size, quick=quick, smoke=smoke))
     t0 = time.perf_counter()
     exp_dir = Path(out) / name
     exp_dir.mkdir(parents=True, exist_ok=True)
-    configs = list(exp.configs(size == "quick", size == "smoke"))
-    data = Data(name=name, size=size, dir=exp_dir, configs=configs, settings=exp.settings(size))
+    configs = list(exp.configs(size))
+    data = Data(name=name, size=size, dir=exp_dir, configs=configs, params=exp.params(size))
     sweep_info = None
     if configs:
         from deepcollapse import sweep
@@ -49,6 +48,11 @@ def reproduce(name: str, out: str | Path, quick: bool = False, smoke: bool = Fal
         points = sweep.load_points(sweep_dir)
         points = points[points["run_id"].isin(ids)].reset_index(drop=True)
         if points.empty:
+            missing = [e for e in sweep_info["errors"].values() if e.startswith("DatasetNotFoundError")]
+            if missing:
+                from deepcollapse.data import DatasetNotFoundError
+
+                raise DatasetNotFoundError(missing[0].removeprefix("DatasetNotFoundError: "))
             raise RuntimeError(f"{name}: no point finished; errors: {sweep_info['errors']}")
         hist = sweep.load_histories(sweep_dir)
         data.points = points
@@ -64,10 +68,9 @@ def reproduce(name: str, out: str | Path, quick: bool = False, smoke: bool = Fal
     if data.table is not None:
         results.save_table(exp_dir / "results.parquet", _tidy(data.table))
     seconds = time.perf_counter() - t0
+    flag = {"full": "", "quick": " --quick", "smoke": " --smoke"}.get(size, f" --size {size}")
     head = (f"# {name}: {exp.paper}, {exp.figure}\n\n{exp.description}\n\n"
-            f"Size: **{size}**. Command: `deepcollapse reproduce {name}"
-            f"{' --quick' if size == 'quick' else ''}{' --smoke' if size == 'smoke' else ''}`. "
-            f"Wall time of this call {seconds:.0f} s"
+            f"Size: **{size}**. Command: `deepcollapse reproduce {name}{flag}`. Wall time of this call {seconds:.0f} s"
             + (f" ({sweep_info['ran']} point(s) trained, {sweep_info['skipped']} reused from disk)"
                if sweep_info else "") + ".\n\n")
     if sweep_info and sweep_info["failed"]:
@@ -75,7 +78,7 @@ def reproduce(name: str, out: str | Path, quick: bool = False, smoke: bool = Fal
     results.atomic_write_text(exp_dir / "summary.md", head + exp.summarize(data))
     results.save_json(exp_dir / "experiment.json", {
         "name": name, "paper": exp.paper, "figure": exp.figure, "description": exp.description, "size": size,
-        "settings": data.settings, "configs": [c.model_dump(mode="json") for c in configs],
+        "choices": exp.choices, "settings": describe_configs(configs), "params": data.params,
         "run_ids": [c.run_id() for c in configs], "points_dir": str(data.sweep_dir) if data.sweep_dir else None,
         "figures": [p.name for p in figures], "sweep": sweep_info, "seconds": round(seconds, 2),
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -2,50 +2,32 @@
 
 MSE ReLU L-DUFM trained by full-batch gradient descent (`deepcollapse.train` through
 `deepcollapse.sweep`), compared with the closed-form DNC and SRG losses (`deepcollapse.theory`).
-
 Settings the paper states: K = 10, L = 4, lam = 0.004 for every factor, lr 0.5, width 30, 10 runs
 (Fig. 2); L = 3, 4, 5 and K = C(r, 2) (Fig. 3 left); L = 4, K = 10, 5 runs (Fig. 3 middle/right);
-K = 3, 4, 5 and L = 4 (Fig. 5, no lam given); K = 15, L = 7 (Fig. 6).
-
-Settings the paper does not state, chosen once here (also in each experiment's `settings`):
-  - n = 5 samples per class (N = 5K) everywhere, also in the closed forms L_DNC, L_SRG;
-  - init_scale 0.3 (entries N(0, 0.09)): measured by the lead at K=10, L=4, width 30: every run ends
-    at loss 0.115-0.123 < L_SRG = 0.1243 < L_DNC = 0.1364 with class-mean ranks 5-7 (0.2 gives some
-    DNC runs, >= 0.4 diverges at lr 0.5); Fig. 6 (L = 7) uses 0.2, as 0.3 diverges there;
-  - steps 30000 at full size (20000 quick), logged every 500 steps; float32;
-  - rank tolerance: numerical rank with rtol 1e-3 (the config default, SPEC.md); "found DNC" is
-    `deepcollapse.train.dnc_verdict`, the project's one rule;
-  - Fig. 3 middle: K = 10 (the main-text caption; an appendix version of the caption says K = 15),
-    lam = 2^e, e = -12..-6; "average rank" = the mean over H_1..H_{L-1} of the numerical rank of the
-    class means (the layers the SRG solution makes rank r < K), averaged over seeds;
-  - Fig. 3 right: widths 10..100; the init std shrinks as 0.3 sqrt(30/width) above width 30 (so that
-    the forward gain per layer stays that of width 30; a fixed 0.3 diverges at width 60), 10 seeds
-    (the paper: 5) so that P(DNC) moves in steps of 0.1;
-  - Fig. 5: lam = 0.015 on every factor, init_scale 0.13 (K = 3), 0.15 (K = 4), 0.165 (K = 5), 40000
-    steps, 10 seeds (smoke: 20 steps, 2 seeds, K = 3). Measured: at lam 0.004 (or any lam up to 0.03)
-    with init 0.2-0.3 every seed ends at DNC (loss = L_DNC), although a low-rank minimum exists at
-    every lam: training with rank(M3) forced <= K-1 reaches 0.978 L_DNC (K = 3), 0.97-0.985 L_DNC
-    (K = 4), 0.93 L_DNC (K = 5) for lam 0.002..0.045. Gradient descent reaches it only from an init
-    just above the scale below which the run stays at Z = 0 (incremental, saddle-to-saddle learning);
-    with the settings above, of 10 seeds 7 (K = 3), 5 (K = 4), 5 (K = 5) end below L_DNC with
-    rank(M3) < K (more end below L_DNC with H1/H2 of rank < K); the others end at DNC or at a
-    rank-1/2 critical point above L_DNC;
-  - Fig. 5 and 6 show the run with the lowest final loss (of 10 seeds for Fig. 5, of 3 for Fig. 6);
-  - Fig. 1 uses the SRG widths (r, r, r, K) so that M3 is the r x K matrix the paper shows.
+K = 3, 4, 5 and L = 4 (Fig. 5, no lam given); K = 15, L = 7 (Fig. 6). The reasons for the others are
+each figure's `choices`; what the runs show is in docs/findings.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from deepcollapse import metrics
 from deepcollapse.config import DUFMConfig
+from deepcollapse.engine import final_class_means, final_features
 from deepcollapse.experiments import common as C
 from deepcollapse.experiments.registry import Data, register
+from deepcollapse.reference import reference_losses, triangular_r
 
 PAPER = "Súkeník, Lampert, Mondelli (2024), Neural collapse vs. low-rank bias"
 LAM = 0.004
-N_PER_CLASS = 5  # not stated in the paper (module docstring)
-INIT = 0.3  # not stated in the paper; measured by the lead (module docstring)
+N_PER_CLASS = 5  # not stated in the paper
+INIT = 0.3  # not stated in the paper
+#: The choices every Súkeník et al. DUFM figure shares.
+DUFM_CHOICES = ("n = 5 samples per class (N = 5K), also in the closed forms; entries initialised N(0, 0.3^2): "
+                "0.4 and above diverge at lr 0.5, 0.2 gives some DNC runs; 30000 full-batch steps (20000 quick), "
+                "logged every 500, float32; numerical rank at rtol 1e-3 and 'found DNC' = "
+                "`metrics.dnc_verdict` (NC2 tolerance 0.25), the project's one rule.")
 
 
 def _steps(size: str) -> tuple[int, int]:
@@ -61,24 +43,14 @@ def _base(size: str, **kw) -> dict:
     return d
 
 
-def _size(quick: bool, smoke: bool) -> str:
-    return "smoke" if smoke else ("quick" if quick else "full")
+def _theory_losses(cfg: DUFMConfig) -> dict:
+    """L_DNC and, when K = C(r, 2), L_SRG of a config (`reference.reference_losses`), and r."""
+    refs = reference_losses(cfg)
+    return {"L_DNC": refs["L_DNC"], "L_SRG": refs.get("L_SRG"), "r": triangular_r(cfg.K)}
 
 
-def _r_of_K(K: int) -> int | None:
-    r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
-    return r if r * (r - 1) // 2 == K else None
-
-
-def _theory_losses(K: int, L: int, n: int, lam: float) -> dict:
-    """L_DNC (`theory.mse.dnc_loss`) and, when K = C(r, 2), L_SRG (`theory.srg.srg_loss`)."""
-    from deepcollapse.theory.mse import dnc_loss
-    from deepcollapse.theory.srg import srg_loss
-
-    out = {"L_DNC": dnc_loss(K, L, n, lam, lam)[0], "L_SRG": None, "r": _r_of_K(K)}
-    if out["r"] is not None and out["r"] >= 3 and L >= 2:
-        out["L_SRG"] = srg_loss(out["r"], L, n, lam, lam)[0]
-    return out
+def _rank(M, rtol: float = 1e-3) -> int:
+    return int(metrics.numerical_rank(M, rtol))
 
 
 def _loss_key(h):
@@ -89,7 +61,7 @@ def _loss_key(h):
 # Fig. 1: SRG vs DNC class-mean matrices (theory)
 # ------------------------------------------------------------------------------------------------
 
-def _fig1_settings(size: str) -> dict:
+def _fig1_params(size: str) -> dict:
     return {"L": 4, "K": 10, "r": 5, "n": N_PER_CLASS, "lam": LAM, "srg_widths": [5, 5, 5, 10],
             "dnc_widths": [10, 10, 10, 10], "srg_variant": "spec (SPEC.md / the paper's Fig. 1)"}
 
@@ -100,7 +72,7 @@ def _fig1_compute(data: Data) -> None:
     from deepcollapse.theory.mse import dnc_solution
     from deepcollapse.theory.srg import class_mean_matrices, srg_solution
 
-    s = data.settings
+    s = data.params
     srg = srg_solution(s["r"], s["L"], s["srg_widths"], s["n"], s["lam"], s["lam"])
     dnc = dnc_solution(s["K"], s["L"], s["dnc_widths"], s["n"], s["lam"], s["lam"])
     ms, md = class_mean_matrices(srg), class_mean_matrices(dnc)
@@ -110,9 +82,8 @@ def _fig1_compute(data: Data) -> None:
     rows = [{"matrix": k, "row": i, "col": j, "value": float(v)}
             for k, M in mats.items() for (i, j), v in np.ndenumerate(M)]
     data.table = pd.DataFrame(rows)
-    rk = lambda M: int(np.linalg.matrix_rank(M, tol=1e-9 * max(np.abs(M).max(), 1e-300)))  # noqa: E731
     data.extra.update(mats=mats, loss_srg=srg.loss, loss_dnc=dnc.loss,
-                      ranks={k: rk(M) for k, M in mats.items()})
+                      ranks={k: _rank(M, 1e-9) for k, M in mats.items()})
 
 
 def _fig1_summary(data: Data) -> str:
@@ -129,8 +100,10 @@ def _fig1_summary(data: Data) -> str:
 @register("sukenik-fig1", paper=PAPER, figure="Fig. 1",
           description="SRG low-rank solution vs DNC: class-mean matrices M3, M4 (before ReLU) and "
                       "the Gram matrices M4^T M4 of SRG and DNC (L=4, K=10, r=5), closed forms.",
-          compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=2, est_seconds_full=2)
+          compute=_fig1_compute, summarize=_fig1_summary, params=_fig1_params,
+          choices="The SRG widths (r, r, r, K) = (5, 5, 5, 10), so that M3 is the r x K matrix the paper shows; "
+                  "n = 5, lam = 0.004.",
+          est_seconds={"smoke": 2, "quick": 2, "full": 2})
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     m = data.extra["mats"]
@@ -148,20 +121,14 @@ def _fig1_plot(out_dir, data: Data):
 # Fig. 2 (top): 4-DUFM training vs L_DNC and L_SRG
 # ------------------------------------------------------------------------------------------------
 
-def _fig2_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    return [DUFMConfig(**_base(_size(quick, smoke)))]
-
-
-def _fig2_settings(size: str) -> dict:
-    return {"K": 10, "L": 4, "width": 30, "lam": LAM, "lr": 0.5, "n": N_PER_CLASS, "init_scale": INIT,
-            "steps": _steps(size)[0], "seeds": 10 if size != "smoke" else 2, "rank_rtol": 1e-3}
+def _fig2_configs(size: str) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(size))]
 
 
 def _dufm_compute(data: Data) -> None:
     """Final class-mean singular values of every lane (table) and the theory losses (extra)."""
     data.extra["svals"] = C.class_mean_svals_table(data)
-    cfg = data.configs[0]
-    data.extra["theory"] = _theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H)
+    data.extra["theory"] = _theory_losses(data.configs[0])
     data.table = data.points
 
 
@@ -189,8 +156,8 @@ def _fig2_summary(data: Data) -> str:
 @register("sukenik-fig2-dufm", paper=PAPER, figure="Fig. 2 (top row)",
           description="4-DUFM, K=10, lam=0.004, lr 0.5, width 30, 10 seeds: loss vs L_DNC and L_SRG, "
                       "DNC1 per layer over training, singular values of the class means at convergence.",
-          configs=_fig2_configs, compute=_dufm_compute, summarize=_fig2_summary, settings=_fig2_settings,
-          est_seconds_quick=20, est_seconds_full=30)
+          configs=_fig2_configs, compute=_dufm_compute, summarize=_fig2_summary, choices=DUFM_CHOICES,
+          est_seconds={"smoke": 10, "quick": 20, "full": 30})
 def _fig2_plot(out_dir, data: Data):
     plt = C.plt()
     h = _loss_key(data.histories)
@@ -233,7 +200,7 @@ def _fig2_plot(out_dir, data: Data):
 # Fig. 3 left: L_SRG / L_DNC (theory)
 # ------------------------------------------------------------------------------------------------
 
-def _ratio_settings(size: str) -> dict:
+def _ratio_params(size: str) -> dict:
     rs = [4, 5] if size == "smoke" else [4, 5, 6, 7, 8]
     Ls = [3, 4] if size == "smoke" else [3, 4, 5]
     return {"r": rs, "L": Ls, "lam": LAM, "n": N_PER_CLASS, "srg_variant": "spec"}
@@ -244,13 +211,13 @@ def _ratio_compute(data: Data) -> None:
 
     from deepcollapse.theory.srg import srg_ratio_table
 
-    s = data.settings
+    s = data.params
     data.table = pd.DataFrame(srg_ratio_table(s["r"], s["L"], s["lam"], s["n"], s["srg_variant"]))
 
 
 def _ratio_summary(data: Data) -> str:
     t = data.table
-    s = data.settings
+    s = data.params
     return (f"L_SRG / L_DNC, closed forms, lam = {s['lam']} on every factor, n = {s['n']}.\n\n"
             + C.md_table(t.to_dict("records"), ["r", "K", "L", "loss_dnc", "loss_srg", "ratio"])
             + f"\nSRG beats DNC (ratio < 1) in {int((t['ratio'] < 1).sum())}/{len(t)} cases; the paper: "
@@ -259,8 +226,9 @@ def _ratio_summary(data: Data) -> str:
 
 @register("sukenik-fig3-ratio", paper=PAPER, figure="Fig. 3 (left)",
           description="L_SRG / L_DNC vs r (K = C(r,2)) for L = 3, 4, 5, closed forms (no training).",
-          compute=_ratio_compute, summarize=_ratio_summary, settings=_ratio_settings,
-          est_seconds_quick=1, est_seconds_full=1)
+          compute=_ratio_compute, summarize=_ratio_summary, params=_ratio_params,
+          choices="lam = 0.004 on every factor and n = 5, as in Fig. 2; the SRG construction of SPEC.md.",
+          est_seconds={"smoke": 1, "quick": 1, "full": 1})
 def _ratio_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -283,17 +251,9 @@ def _wd_exponents(size: str) -> list[int]:
     return {"full": list(range(-12, -5)), "quick": [-12, -10, -9, -8, -7, -6], "smoke": [-9, -7]}[size]
 
 
-def _wd_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
-    seeds = 2 if smoke else 5
+def _wd_configs(size: str) -> list[DUFMConfig]:
+    seeds = 2 if size == "smoke" else 5
     return [DUFMConfig(**_base(size, lam_H=2.0**e, lam_W=2.0**e, seeds=seeds)) for e in _wd_exponents(size)]
-
-
-def _wd_settings(size: str) -> dict:
-    return {"K": 10, "L": 4, "width": 30, "lam": [f"2^{e}" for e in _wd_exponents(size)], "seeds": 5,
-            "init_scale": INIT, "steps": _steps(size)[0],
-            "average_rank": "mean over H1..H(L-1) of the class-mean numerical rank (rtol 1e-3), over seeds",
-            "K_choice": "K = 10 (main-text caption; one caption version says K = 15)"}
 
 
 def _avg_rank(points, L: int):
@@ -325,8 +285,11 @@ def _wd_summary(data: Data) -> str:
 
 @register("sukenik-fig3-rank-vs-wd", paper=PAPER, figure="Fig. 3 (middle)",
           description="Average class-mean rank at convergence vs weight decay lam = 2^e (L=4, K=10, 5 seeds).",
-          configs=_wd_configs, compute=_wd_table, summarize=_wd_summary, settings=_wd_settings,
-          est_seconds_quick=25, est_seconds_full=45)
+          configs=_wd_configs, compute=_wd_table, summarize=_wd_summary,
+          choices=DUFM_CHOICES + " K = 10 (the main-text caption; an appendix version says K = 15); lam = 2^e, "
+                  "e = -12..-6; the 'average rank' is the mean over H1..H(L-1) of the class-mean rank (the layers "
+                  "the SRG solution makes rank r < K), averaged over seeds.",
+          est_seconds={"smoke": 10, "quick": 25, "full": 45})
 def _wd_plot(out_dir, data: Data):
     plt = C.plt()
     p = C.alive(data.table)
@@ -355,18 +318,13 @@ def _widths(size: str) -> list[int]:
 
 
 def width_init(width: int) -> float:
-    """Init std of the width sweep: 0.3 up to width 30, then 0.3 sqrt(30/width) (module docstring)."""
+    """Init std of the width sweep: 0.3 up to width 30, then 0.3 sqrt(30/width) (the forward gain per
+    layer stays that of width 30; a fixed 0.3 diverges at width 60)."""
     return float(min(INIT, INIT * np.sqrt(30.0 / width)))
 
 
-def _pdnc_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
+def _pdnc_configs(size: str) -> list[DUFMConfig]:
     return [DUFMConfig(**_base(size, width=w, init_scale=width_init(w))) for w in _widths(size)]
-
-
-def _pdnc_settings(size: str) -> dict:
-    return {"K": 10, "L": 4, "widths": _widths(size), "init_scale": {w: width_init(w) for w in _widths(size)},
-            "seeds": 10 if size != "smoke" else 2, "steps": _steps(size)[0], "dnc_rule": "train.dnc_verdict"}
 
 
 def _pdnc_table(data: Data) -> None:
@@ -391,8 +349,11 @@ def _pdnc_summary(data: Data) -> str:
 
 @register("sukenik-fig3-pdnc-vs-width", paper=PAPER, figure="Fig. 3 (right)",
           description="Empirical probability of finding DNC vs width (L=4, K=10, 10 seeds per width).",
-          configs=_pdnc_configs, compute=_pdnc_table, summarize=_pdnc_summary, settings=_pdnc_settings,
-          est_seconds_quick=120, est_seconds_full=220)
+          configs=_pdnc_configs, compute=_pdnc_table, summarize=_pdnc_summary,
+          choices=DUFM_CHOICES + " Widths 10..100; the init std shrinks as 0.3 sqrt(30/width) above width 30 "
+                  "(a fixed 0.3 diverges at width 60), so width and init scale change together; 10 seeds per "
+                  "width (the paper: 5) so that P(DNC) moves in steps of 0.1.",
+          est_seconds={"smoke": 10, "quick": 120, "full": 220})
 def _pdnc_plot(out_dir, data: Data):
     plt = C.plt()
     rows = _pdnc_rows(data.table)
@@ -409,8 +370,8 @@ def _pdnc_plot(out_dir, data: Data):
 # Fig. 5: K = 3, 4, 5
 # ------------------------------------------------------------------------------------------------
 
-FIG5_LAM = 0.015  # not stated in the paper; measured (module docstring)
-FIG5_INIT = {3: 0.13, 4: 0.15, 5: 0.165}  # per K: just above the escape-from-zero scale (module docstring)
+FIG5_LAM = 0.015  # not stated in the paper (choices below; docs/findings.md)
+FIG5_INIT = {3: 0.13, 4: 0.15, 5: 0.165}  # per K: just above the escape-from-zero scale
 FIG5_STEPS = 40000  # quick and full (the near-threshold init escapes Z = 0 slowly)
 
 
@@ -426,17 +387,9 @@ def _fig5_steps(size: str) -> int:
     return _steps(size)[0] if size == "smoke" else FIG5_STEPS
 
 
-def _fig5_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
+def _fig5_configs(size: str) -> list[DUFMConfig]:
     return [DUFMConfig(**_base(size, K=K, lam_H=FIG5_LAM, lam_W=FIG5_LAM, init_scale=FIG5_INIT[K],
                                steps=_fig5_steps(size), seeds=_fig5_seeds(size))) for K in _fig5_Ks(size)]
-
-
-def _fig5_settings(size: str) -> dict:
-    return {"K": _fig5_Ks(size), "L": 4, "width": 30, "lam": FIG5_LAM, "n": N_PER_CLASS,
-            "init_scale": {K: FIG5_INIT[K] for K in _fig5_Ks(size)}, "seeds": _fig5_seeds(size),
-            "shown": "lowest final loss", "steps": _fig5_steps(size),
-            "M4": "class means of W3 H3 (before the ReLU)"}
 
 
 def _best_lanes(data: Data, by: str = "K") -> dict:
@@ -454,8 +407,8 @@ def _fig5_compute(data: Data) -> None:
     data.table = data.points
     mats = {}
     for K, (cfg, row) in _best_lanes(data).items():
-        m = C.final_class_means(C.lane_params(data.sweep_dir, row["run_id"], row["lane"]), cfg)
-        th = _theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H)
+        m = final_class_means(C.lane_params(data, row["run_id"], row["lane"]), cfg)
+        th = _theory_losses(cfg)
         mats[K] = {"M3": m["H3"], "M4": m["Z3"], "row": row, "theory": th}
     data.extra["best"] = mats
 
@@ -465,13 +418,12 @@ def _fig5_summary(data: Data) -> str:
     ok = C.alive(data.points)
     for K, b in data.extra["best"].items():
         r = b["row"]
-        rk = lambda M: int(np.linalg.matrix_rank(M, tol=1e-3 * max(np.linalg.norm(M, 2), 1e-300)))  # noqa: E731
         g = ok[ok["K"] == K]
         below = g["loss"] < b["theory"]["L_DNC"]
         low = below & (g["rank_H3"] < K)
         rows.append({"K": str(K), "seed": str(int(r["seed"])), "loss": r["loss"], "fit": r["fit"], "reg": r["reg"],
                      "L_DNC": b["theory"]["L_DNC"], "L_SRG": b["theory"]["L_SRG"],
-                     "rank M3": str(rk(b["M3"])), "rank M4": str(rk(b["M4"])),
+                     "rank M3": str(_rank(b["M3"])), "rank M4": str(_rank(b["M4"])),
                      "found DNC": str(bool(r["found_dnc"])),
                      "seeds < L_DNC": f"{int(below.sum())}/{len(g)}",
                      "of them rank M3 < K": f"{int(low.sum())}/{len(g)}"})
@@ -483,8 +435,12 @@ def _fig5_summary(data: Data) -> str:
 @register("sukenik-fig5", paper=PAPER, figure="Fig. 5",
           description="4-DUFM with K = 3, 4, 5 (lam 0.015, init 0.13-0.165, 10 seeds): loss split into fit "
                       "and regularisation; M3, M4, M3^T M3.",
-          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
-          est_seconds_quick=45, est_seconds_full=45)
+          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary,
+          choices=DUFM_CHOICES + " Fig. 5 states no lam: lam = 0.015 on every factor, init std 0.13 / 0.15 / "
+                  "0.165 for K = 3 / 4 / 5 (just above the scale below which a run stays at Z = 0; at 0.2-0.3 "
+                  "every seed ends at DNC, docs/findings.md), 40000 steps at quick and full size, 10 seeds; the "
+                  "figure shows the seed with the lowest final loss; M4 = class means of W3 H3 (before the ReLU).",
+          est_seconds={"smoke": 10, "quick": 45, "full": 45})
 def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     best = data.extra["best"]
@@ -510,34 +466,21 @@ def _fig5_plot(out_dir, data: Data):
 # Fig. 6: K = 15, L = 7
 # ------------------------------------------------------------------------------------------------
 
-def _fig6_configs(quick: bool, smoke: bool) -> list[DUFMConfig]:
-    size = _size(quick, smoke)
-    return [DUFMConfig(**_base(size, K=15, L=7, init_scale=0.2, seeds=2 if smoke else 3))]
-
-
-def _fig6_settings(size: str) -> dict:
-    return {"K": 15, "L": 7, "width": 30, "lam": LAM, "init_scale": 0.2, "seeds": 3, "steps": _steps(size)[0],
-            "H6": "before ReLU: Z5 = W5 H5; after ReLU: H6 (all N columns, not class means)"}
+def _fig6_configs(size: str) -> list[DUFMConfig]:
+    return [DUFMConfig(**_base(size, K=15, L=7, init_scale=0.2, seeds=2 if size == "smoke" else 3))]
 
 
 def _fig6_compute(data: Data) -> None:
-    from deepcollapse.train import final_features
-
     data.table = data.points
     (cfg, row), = _best_lanes(data).values()
-    params = C.lane_params(data.sweep_dir, row["run_id"], row["lane"])
-    m = C.final_class_means(params, cfg)
+    params = C.lane_params(data, row["run_id"], row["lane"])
+    m = final_class_means(params, cfg)
     Hs, Zs = final_features(params, cfg)
     data.extra.update(row=row, M2=m["H2"], M6=m["H6"],
                       sv_M2=np.linalg.svd(m["H2"], compute_uv=False),
                       sv_pre=np.linalg.svd(np.asarray(Zs[4]), compute_uv=False),
                       sv_post=np.linalg.svd(np.asarray(Hs[5]), compute_uv=False),
-                      theory=_theory_losses(cfg.K, cfg.L, cfg.n, cfg.lam_H))
-
-
-def _nrank(s, rtol=1e-3):
-    s = np.asarray(s)
-    return int((s > rtol * s.max()).sum()) if s.size and s.max() > 0 else 0
+                      theory=_theory_losses(cfg))
 
 
 def _fig6_summary(data: Data) -> str:
@@ -546,16 +489,18 @@ def _fig6_summary(data: Data) -> str:
     return (f"K = 15, L = 7, best of the seeds (seed {int(r['seed'])}): loss {C.fmt(r['loss'])} vs "
             f"L_DNC {C.fmt(e['theory']['L_DNC'])}, L_SRG (r = 6) {C.fmt(e['theory']['L_SRG'])}; found DNC: "
             f"{bool(r['found_dnc'])}.\n\n"
-            f"- numerical ranks (rtol 1e-3): M2 {_nrank(e['sv_M2'])}, H6 before ReLU {_nrank(e['sv_pre'])}, "
-            f"after ReLU {_nrank(e['sv_post'])}\n"
+            f"- numerical ranks (rtol 1e-3): M2 {_rank(e['sv_M2'])}, H6 before ReLU {_rank(e['sv_pre'])}, "
+            f"after ReLU {_rank(e['sv_post'])}\n"
             "\nThe paper (Fig. 6 caption): the class means of intermediate layers are low rank at K = 15, L = 7; "
             "it shows the singular values of M2 and of H6 before and after the ReLU.\n")
 
 
 @register("sukenik-fig6", paper=PAPER, figure="Fig. 6",
           description="DUFM with K = 15, L = 7: singular values of M2 and of H6 before/after ReLU; M2, M6, M6^T M6.",
-          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary, settings=_fig6_settings,
-          est_seconds_quick=15, est_seconds_full=20)
+          configs=_fig6_configs, compute=_fig6_compute, summarize=_fig6_summary,
+          choices=DUFM_CHOICES + " Init std 0.2 (0.3 diverges at L = 7); the best of 3 seeds is shown; 'H6 before "
+                  "ReLU' is Z5 = W5 H5, after ReLU H6 (all N columns, not class means).",
+          est_seconds={"smoke": 10, "quick": 15, "full": 20})
 def _fig6_plot(out_dir, data: Data):
     plt = C.plt()
     e = data.extra

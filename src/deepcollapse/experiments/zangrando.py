@@ -3,39 +3,18 @@ Low-Rank Bias in L2-Regularized Nonlinear Networks": Figures 1, 2, 3, 5.
 
 These figures train an MLP on FIXED data (K Gaussian clusters, `deepcollapse.data.gaussian`): the
 L-DUFM with H_1 = X given and not optimised, i.e. the engine with `DUFMConfig(data=GaussianData(...))`
-run through `deepcollapse.sweep` (checkpoints, resume, stored points). The engine logs what the figures
-plot: the loss, every layer's TCV (`H{l}/tcv`, `H{l}/tcv_norm`) and every weight's distance to rank K
-and norm (`W{l}/dist_rank_K`, `W{l}/norm`). One program holds one data matrix, so each sigma is its own
-program; lam and the initialisation seeds are lanes of it.
-
-Settings the paper summary does not state, chosen here (also in `settings(size)`):
-  - data: K = 10 clusters in R^32, n = 10 samples per class, centres uniform on the unit sphere,
-    within-class std sigma (`gaussian_clusters`, data seed 0: every run of a sigma sees the same X,
-    seeds vary the initialisation);
-  - network: L = 4 weight layers, widths 32 -> 32 -> 32 -> 32 -> K, ReLU, no biases, MSE fit
-    1/(2N)||Z - Y||^2, weight decay lam/2 ||W_l||^2 on every layer;
-  - training: full-batch gradient descent, lr 0.2, init N(0, 1/32) (std 1/sqrt(width)), 20000 steps
-    (full; 6000 quick), logged every 500. Weight components outside the data's span decay like
-    (1 - lr lam)^t, so a run is near its limit only once lr lam t >> 1: the lam grid starts at 1e-3
-    (lr lam t = 4 at full size); at lam >= 3e-2 the network collapses to a near-zero output;
-  - Fig. 1 grid: lam in {1e-3, 2e-3, 3e-3, 5e-3, 1e-2}, sigma in {0, 0.1, 0.2, 0.3, 0.5}, 3 seeds
-    (quick: lam {1e-3, 3e-3, 1e-2}, sigma {0, 0.1, 0.3, 0.5}, 2 seeds); the heat map shows the seed
-    mean of sum_{j>K} s_j^2 / sum_j s_j^2 for W_1..W_{L-1} (W_L has K rows, so its distance is 0);
-  - Fig. 3 / 5: lam = 3e-3, sigma = 0.3; Fig. 3 uses 100 initialisations (the paper's 100; also at quick
-    size); Fig. 5 one initialisation, the Gram matrices Z_l^T Z_l of the pre-activations at the ends of
-    runs of 500, 1000, 2000, 4000, 6000 steps (full: also 10000, 20000) -- the engine keeps final
-    parameters only, and a run of t steps is the first t steps of a longer one (same chunks);
-  - Fig. 2 (its own settings, `_fig2_configs`): K = 10 clusters in R^100, n = 5 (d >= N, so the data can
-    be interpolated), sigma 0.1, L = 4, width 32, linear and ReLU, lam_W = delta / N (the fit summed over
-    samples), init std 0.1, lr 0.3, 80000 steps (quick 40000), 5 seeds (quick 2). The prediction is the
-    delta -> 0 limit s_i(Y X^+)^(1/L) (`deepcollapse.theory.interpolant`, derived there: exact for linear
-    networks; the project's copy of the paper does not state its formula).
+run through `deepcollapse.sweep`. The engine logs what the figures plot: the loss, every layer's TCV
+(`H{l}/tcv`, `H{l}/tcv_norm`) and every weight's distance to rank K and norm (`W{l}/dist_rank_K`,
+`W{l}/norm`). One program holds one data matrix, so each sigma is its own program; lam and the
+initialisation seeds are lanes of it. The reasons for the settings are each figure's `choices`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from deepcollapse import metrics
+from deepcollapse.engine import final_features, input_data
 from deepcollapse.experiments import common as C
 from deepcollapse.experiments.registry import Data, register
 
@@ -45,8 +24,13 @@ PAPER = ("Zangrando, Deidda, Brugiapaglia, Guglielmi, Tudisco, Provable Emergenc
 K, N_PER_CLASS, DIM, WIDTH, L = 10, 10, 32, 32, 4
 
 
-def _size(quick: bool, smoke: bool) -> str:
-    return "smoke" if smoke else ("quick" if quick else "full")
+#: The choices of Figs. 1, 3, 5.
+MLP_CHOICES = ("Data: K = 10 clusters in R^32, n = 10 per class, centres uniform on the unit sphere, within-class std "
+               "sigma, data seed 0 (seeds vary the initialisation only). Network: L = 4 bias-free layers of width 32, "
+               "ReLU, MSE fit 1/(2N)||Z - Y||^2, weight decay lam/2 ||W_l||^2 on every layer. Training: full-batch "
+               "GD, lr 0.2, init N(0, 1/32), 20000 steps (quick 6000), logged every 500. Weight components outside "
+               "the data's span decay like (1 - lr lam)^t, so the lam grid starts at 1e-3 (lr lam t = 4 at full "
+               "size); at lam >= 3e-2 the network collapses to a near-zero output.")
 
 
 def _steps(size: str) -> tuple[int, int]:
@@ -62,13 +46,6 @@ def mlp_config(size: str, lam: float, sigma: float, seeds, steps: int | None = N
     return DUFMConfig(K=K, n=N_PER_CLASS, L=L, width=WIDTH, activation="relu", loss="mse", lam_H=0.0,
                       lam_W=lam, init_scale=WIDTH**-0.5, lr=0.2, steps=total if steps is None else steps,
                       log_every=log_every, seeds=seeds, data=GaussianData(dim=DIM, sigma=sigma, seed=0))
-
-
-def _mlp_settings(size: str) -> dict:
-    steps, log_every = _steps(size)
-    return {"K": K, "n": N_PER_CLASS, "data": f"gaussian_clusters(K={K}, d={DIM}, n={N_PER_CLASS}, sigma, seed=0)",
-            "L": L, "width": WIDTH, "activation": "relu", "loss": "mse", "lr": 0.2, "init_scale": WIDTH**-0.5,
-            "steps": steps, "log_every": log_every}
 
 
 def _last(data: Data, layer: str, metric: str) -> dict:
@@ -89,15 +66,9 @@ def _fig1_grid(size: str):
             "smoke": ([1e-3, 1e-2], [0.0, 0.5], 1)}[size]
 
 
-def _fig1_configs(quick: bool, smoke: bool):
-    size = _size(quick, smoke)
+def _fig1_configs(size: str):
     lams, sigmas, seeds = _fig1_grid(size)
     return [mlp_config(size, lam, s, seeds) for s in sigmas for lam in lams]
-
-
-def _fig1_settings(size: str) -> dict:
-    lams, sigmas, seeds = _fig1_grid(size)
-    return _mlp_settings(size) | {"lam": lams, "sigma": sigmas, "seeds": seeds}
 
 
 def _fig1_compute(data: Data) -> None:
@@ -128,8 +99,11 @@ def _fig1_summary(data: Data) -> str:
 @register("zangrando-fig1", paper=PAPER, figure="Fig. 1",
           description="MLPs on K=10 Gaussian clusters (std sigma) trained with weight decay lam: distance of "
                       "each trained weight matrix to rank K over a (lam, sigma) grid (heat maps).",
-          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary, settings=_fig1_settings,
-          est_seconds_quick=40, est_seconds_full=300)
+          configs=_fig1_configs, compute=_fig1_compute, summarize=_fig1_summary,
+          choices=MLP_CHOICES + " Grid lam in {1e-3, 2e-3, 3e-3, 5e-3, 1e-2} x sigma in {0, 0.1, 0.2, 0.3, 0.5}, 3 seeds "
+                  "(quick: lam {1e-3, 3e-3, 1e-2}, sigma {0, 0.1, 0.3, 0.5}, 2 seeds); the heat map shows the seed "
+                  "mean of the distance of W_1..W_(L-1) to rank K (W_L has K rows: distance 0).",
+          est_seconds={"smoke": 10, "quick": 40, "full": 300})
 def _fig1_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -156,7 +130,7 @@ FIG2_DATA = dict(dim=100, sigma=0.1, seed=0)  # d = 100 >= N = 50: the clusters 
 FIG2_ACTIVATIONS = ("linear", "relu")
 
 
-def _fig2_configs(quick: bool, smoke: bool):
+def _fig2_configs(size: str):
     """One engine point (`DUFMConfig` with fixed data) per (activation, delta); lam_W = delta / N.
 
     J_delta = 1/2 sum_i ||f(x_i) - y_i||^2 + delta/2 sum_l ||W_l||^2 is the engine's loss (mean fit)
@@ -167,7 +141,6 @@ def _fig2_configs(quick: bool, smoke: bool):
     """
     from deepcollapse.config import DUFMConfig, GaussianData
 
-    size = "smoke" if smoke else ("quick" if quick else "full")
     steps, log_every, seeds = {"full": (80000, 2000, 5), "quick": (40000, 2000, 2), "smoke": (20, 10, 1)}[size]
     deltas = FIG2_DELTAS if size != "smoke" else (1.0, 0.01)
     n = 5
@@ -177,26 +150,11 @@ def _fig2_configs(quick: bool, smoke: bool):
             for act in FIG2_ACTIVATIONS for delta in deltas]
 
 
-def _fig2_settings(size: str) -> dict:
-    cfgs = _fig2_configs(size == "quick", size == "smoke")
-    c = cfgs[0]
-    return {"deltas": sorted({round(x.lam_W * x.N, 12) for x in cfgs}, reverse=True), "lam_W": "delta / N",
-            "data": f"gaussian_clusters(K=10, d={FIG2_DATA['dim']}, n=5, sigma={FIG2_DATA['sigma']}, "
-                    f"seed={FIG2_DATA['seed']})", "L": c.L, "width": 32, "activations": list(FIG2_ACTIVATIONS),
-            "init_scale": c.init_scale, "lr": c.lr, "steps": c.steps, "seeds": c.seeds,
-            "prediction": "s_i(Y X^+)^(1/L) for every layer (theory.interpolant.predicted_singular_values): "
-                          "the delta -> 0 limit, exact for linear networks, an upper bound on the cost for ReLU"}
-
-
 def _fig2_compute(data: Data) -> None:
     import pandas as pd
 
     from deepcollapse import dufm
-    from deepcollapse.theory.interpolant import (
-        min_weight_norm,
-        predicted_singular_values,
-    )
-    from deepcollapse.train import input_data
+    from deepcollapse.theory.interpolant import min_weight_norm, predicted_singular_values
 
     by_id = {c.run_id(): c for c in data.configs}
     cfg0 = data.configs[0]
@@ -206,7 +164,7 @@ def _fig2_compute(data: Data) -> None:
     for _, pt in data.points.iterrows():
         cfg = by_id[pt["run_id"]]
         delta = cfg.lam_W * cfg.N
-        params = C.lane_params(data.sweep_dir, pt["run_id"], pt["lane"])
+        params = C.lane_params(data, pt["run_id"], pt["lane"])
         for l, W in enumerate(params["W"], start=1):
             s = np.linalg.svd(np.asarray(W, np.float64), compute_uv=False)
             for i, v in enumerate(s):
@@ -232,8 +190,8 @@ def _fig2_rows(data: Data) -> list[dict]:
         g = t[(t["activation"] == act) & (t["delta"] == delta)]
         top = g[g["index"] <= r]
         rel = np.abs(top["trained"] - top["predicted"]) / top["predicted"]
-        ranks = g.groupby(["seed", "layer"])["trained"].apply(  # numerical rank, rtol 1e-3 (0 for W = 0)
-            lambda s: int(np.sum(s.to_numpy() > max(1e-3 * s.max(), 1e-12))))
+        ranks = g.groupby(["seed", "layer"])["trained"].apply(  # numerical rank, rtol 1e-3; 0 for W ~ 0
+            lambda s: int(metrics.numerical_rank(s.to_numpy())) if s.max() > 1e-12 else 0)
         rows.append({"activation": act, "delta": f"{delta:g}", "final loss (mean)": g.groupby("seed")["final_loss"].first().mean(),
                      "interpolant J/N": data.extra["interpolant_loss"][delta],
                      "max rel. error top K": float(rel.max()), "mean rel. error top K": float(rel.mean()),
@@ -256,8 +214,12 @@ def _fig2_summary(data: Data) -> str:
 @register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
           description="Singular values of trained MLP weights (linear and ReLU, K=10 Gaussian clusters) vs the "
                       "delta -> 0 prediction s_i(Y X^+)^(1/L), for delta = 1/lam in {10, 2, 1, 0.1, 0.01}.",
-          configs=_fig2_configs, compute=_fig2_compute, summarize=_fig2_summary, settings=_fig2_settings,
-          est_seconds_quick=60, est_seconds_full=240)
+          configs=_fig2_configs, compute=_fig2_compute, summarize=_fig2_summary,
+          choices="K = 10 clusters in R^100, n = 5 (d >= N, so the data can be interpolated), sigma 0.1, L = 4, width 32, "
+                  "linear and ReLU, lam_W = delta / N (the fit summed over samples), init std 0.1, lr 0.3, 80000 steps "
+                  "(quick 40000), 5 seeds (quick 2). The prediction is the delta -> 0 limit s_i(Y X^+)^(1/L), derived "
+                  "in `theory.interpolant` (exact for linear networks; our copy of the paper does not state it).",
+          est_seconds={"smoke": 10, "quick": 60, "full": 240})
 def _fig2_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
@@ -293,14 +255,8 @@ def _fig3_inits(size: str) -> int:
     return {"full": 100, "quick": 100, "smoke": 2}[size]
 
 
-def _fig3_configs(quick: bool, smoke: bool):
-    size = _size(quick, smoke)
+def _fig3_configs(size: str):
     return [mlp_config(size, FIG3_LAM, FIG3_SIGMA, _fig3_inits(size))]
-
-
-def _fig3_settings(size: str) -> dict:
-    return _mlp_settings(size) | {"lam": FIG3_LAM, "sigma": FIG3_SIGMA, "inits": _fig3_inits(size),
-                                  "band": "min-max over initialisations (the paper's shadows)"}
 
 
 def _fig3_compute(data: Data) -> None:
@@ -338,8 +294,10 @@ def _fig3_summary(data: Data) -> str:
           description="MLP on Gaussian clusters: loss, TCV and distance of weights to rank K averaged over the "
                       "intermediate layers during training (mean and min-max band over initialisations); "
                       "TCV per layer.",
-          configs=_fig3_configs, compute=_fig3_compute, summarize=_fig3_summary, settings=_fig3_settings,
-          est_seconds_quick=60, est_seconds_full=200)
+          configs=_fig3_configs, compute=_fig3_compute, summarize=_fig3_summary,
+          choices=MLP_CHOICES + " lam = 3e-3, sigma = 0.3, 100 initialisations (the paper's 100, also at quick size); "
+                  "the bands are min-max over initialisations (the paper's shadows).",
+          est_seconds={"smoke": 10, "quick": 60, "full": 200})
 def _fig3_plot(out_dir, data: Data):
     plt = C.plt()
     res = data.extra["res"]
@@ -370,25 +328,18 @@ def _fig5_steps(size: str) -> list[int]:
             "smoke": [10, 20]}[size]
 
 
-def _fig5_configs(quick: bool, smoke: bool):
-    size = _size(quick, smoke)
+def _fig5_configs(size: str):
     return [mlp_config(size, FIG3_LAM, FIG3_SIGMA, [0], steps=t) for t in _fig5_steps(size)]
-
-
-def _fig5_settings(size: str) -> dict:
-    return _mlp_settings(size) | {"lam": FIG3_LAM, "sigma": FIG3_SIGMA, "seed": 0, "snapshots": _fig5_steps(size),
-                                  "gram": "Z_l^T Z_l of the pre-activations Z_l = W_l H_l, l = 1..L"}
 
 
 def _fig5_compute(data: Data) -> None:
     import pandas as pd
 
-    from deepcollapse import dufm, metrics
-    from deepcollapse.train import final_features
+    from deepcollapse import dufm
 
     chosen = []
     for cfg in sorted(data.configs, key=lambda c: c.steps):
-        _, Zs = final_features(C.lane_params(data.sweep_dir, cfg.run_id(), 0), cfg)
+        _, Zs = final_features(C.lane_params(data, cfg.run_id(), 0), cfg)
         chosen.append((cfg.steps, [np.asarray(Z) for Z in Zs], cfg.run_id()))
     y = dufm.labels([N_PER_CLASS] * K)
     rows = []
@@ -419,8 +370,11 @@ def _fig5_summary(data: Data) -> str:
 @register("zangrando-fig5", paper=PAPER, figure="Fig. 5",
           description="MLP on Gaussian clusters: emergence of the class-block structure of each layer's Gram "
                       "matrix Z_l^T Z_l during training.",
-          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary, settings=_fig5_settings,
-          est_seconds_quick=20, est_seconds_full=40)
+          configs=_fig5_configs, compute=_fig5_compute, summarize=_fig5_summary,
+          choices=MLP_CHOICES + " lam = 3e-3, sigma = 0.3, one initialisation; the snapshots are the final Gram "
+                  "matrices Z_l^T Z_l of runs of increasing length (a run of t steps is the first t steps of a "
+                  "longer one: the same chunks).",
+          est_seconds={"smoke": 10, "quick": 20, "full": 40})
 def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     chosen = data.extra["chosen"]

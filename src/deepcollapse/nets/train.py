@@ -30,7 +30,6 @@ Choices:
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp

@@ -127,8 +127,10 @@ def _product(params: dict):
 
 
 def _rank(M: np.ndarray, rtol: float) -> int:
-    s = np.linalg.svd(np.asarray(M, np.float64), compute_uv=False)
-    return 0 if s.size == 0 or s[0] == 0 else int(np.sum(s > rtol * s[0]))
+    """`metrics.numerical_rank` of M in float64."""
+    from deepcollapse.metrics import numerical_rank
+
+    return int(numerical_rank(np.asarray(M, np.float64), rtol))
 
 
 def orbit_dimension(params: dict, rtol: float = DEFAULT_RANK_RTOL) -> int:

@@ -130,7 +130,7 @@ def balanced_factors(Z, L: int, widths: Sequence[int] | int, lam_H, lam_W,
         raise ValueError(f"widths must be one int or L={L} ints, got {list(widths)}")
     K, N = Z.shape
     U, s, Vt = np.linalg.svd(Z, full_matrices=False)
-    r = int(np.sum(s > rank_rtol * s[0])) if s.size and s[0] > 0 else 0
+    r = len(nonzero_singular_values(Z, rank_rtol))
     if min(widths) < r:
         raise ValueError(f"widths must all be >= rank(Z)={r}, got {list(widths)}")
     root = s[:r] ** (1.0 / (L + 1))

@@ -39,6 +39,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deepcollapse.theory.factors import nonzero_singular_values
+
 
 def _check_xy(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, np.float64)
@@ -72,11 +74,6 @@ def interpolates(X: np.ndarray, Y: np.ndarray, rtol: float = 1e-8) -> bool:
     return bool(np.linalg.norm(R) <= rtol * max(np.linalg.norm(Y), 1e-300))
 
 
-def _nonzero(s: np.ndarray, rank_rtol: float) -> np.ndarray:
-    """The singular values (descending) above rank_rtol * s_max; round-off ones count as zeros."""
-    return s[s > rank_rtol * max(s[0], 1e-300)] if s.size else s
-
-
 def predicted_singular_values(X: np.ndarray, Y: np.ndarray, L: int, rank_rtol: float = 1e-10) -> np.ndarray:
     """Non-zero singular values shared by every W_l of the minimum-norm deep linear interpolant:
     s_i(Y X^+)^(1/L), descending (module docstring, steps 1-2; the delta -> 0 limit of weight decay).
@@ -84,7 +81,7 @@ def predicted_singular_values(X: np.ndarray, Y: np.ndarray, L: int, rank_rtol: f
     Singular values of Y X^+ below rank_rtol * s_max count as zeros and are dropped.
     """
     L = _check_L(L)
-    return _nonzero(np.linalg.svd(min_norm_interpolant(X, Y), compute_uv=False), rank_rtol) ** (1.0 / L)
+    return nonzero_singular_values(min_norm_interpolant(X, Y), rank_rtol) ** (1.0 / L)
 
 
 def min_weight_norm(X: np.ndarray, Y: np.ndarray, L: int) -> float:
@@ -108,7 +105,7 @@ def balanced_factors(A: np.ndarray, widths: Sequence[int], rank_rtol: float = 1e
     widths = [int(w) for w in widths]
     if not widths:
         return [A.copy()]
-    r = len(_nonzero(np.linalg.svd(A, compute_uv=False), rank_rtol))
+    r = len(nonzero_singular_values(A, rank_rtol))
     if any(w < r for w in widths):
         raise ValueError(f"every hidden width must be >= rank(A) = {r}, got {widths}")
     f = ufm_factors(A, len(widths), widths, 1.0, 1.0, rank_rtol=rank_rtol)

@@ -1,4 +1,5 @@
-"""Registry, CLI commands, Markdown conversion, plotting bands and the fixed-data MLP loop."""
+"""The registry: every figure registered, sizes parsed in one place and shrinking the work, settings
+derived from the configs; the CLI's list/reproduce/report; Markdown conversion; plotting bands."""
 
 from __future__ import annotations
 
@@ -6,34 +7,25 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from deepcollapse.experiments import all_experiments, get
-from deepcollapse.experiments import commands, common, registry
+from deepcollapse.cli import app
+from deepcollapse.config import DUFMConfig
+from deepcollapse.experiments import all_experiments, common, get, registry
 from deepcollapse.experiments.report import markdown_to_html
 
 NAMES = {"sukenik-fig1", "sukenik-fig2-dufm", "sukenik-fig3-ratio", "sukenik-fig3-rank-vs-wd",
          "sukenik-fig3-pdnc-vs-width", "sukenik-fig5", "sukenik-fig6", "garrod-fig1", "garrod-fig2",
-         "garrod-fig5", "garrod-fig6", "zangrando-fig1", "zangrando-fig2", "zangrando-fig3", "zangrando-fig5"}
-
-
-def make_app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main() -> None:
-        """test app"""
-
-    commands.register(app)
-    return app
+         "garrod-fig5", "garrod-fig6", "zangrando-fig1", "zangrando-fig2", "zangrando-fig3", "zangrando-fig5",
+         "sukenik-fig2-resnet", "garrod-fig3", "garrod-fig4", "garrod-fig7", "garrod-fig8"}
 
 
 def test_every_brief_figure_is_registered():
     assert NAMES <= {e.name for e in all_experiments()}
     for e in all_experiments():
-        assert e.paper and e.figure and e.description
-        assert 0 <= e.est_seconds_quick <= e.est_seconds_full
+        assert e.paper and e.figure and e.description and e.choices
+        assert set(e.est_seconds) == set(e.sizes)
+        assert 0 <= e.est_seconds["quick"] <= e.est_seconds["full"]
 
 
 def test_sizes_shrink_the_sweeps():
@@ -41,8 +33,10 @@ def test_sizes_shrink_the_sweeps():
     for e in all_experiments():
         if e.kind != "training":
             continue
-        work = [sum(len(c.seed_list) * c.steps for c in e.configs(q, s)) for q, s in
-                ((False, True), (True, False), (False, False))]
+        def work(c):
+            return len(c.seed_list) * (c.steps if c.kind == "dufm" else c.epochs * (c.n_per_class or 5000))
+
+        work = [sum(work(c) for c in e.configs(size)) for size in ("smoke", "quick", "full")]
         assert work[0] < work[1] <= work[2], e.name
 
 
@@ -57,12 +51,26 @@ def test_register_validates_and_replaces():
         assert get("tmp-test-exp") is exp and exp.kind == "theory"
     finally:
         registry._REGISTRY.pop("tmp-test-exp")
-    assert registry.size_name(quick=True, smoke=True) == "smoke" and registry.size_name() == "full"
+    assert registry.parse_size() == "full" and registry.parse_size(quick=True) == "quick"
+    assert registry.parse_size("medium") == registry.parse_size("medium", quick=False) == "medium"
+    with pytest.raises(ValueError, match="one size"):
+        registry.parse_size(quick=True, smoke=True)
+    with pytest.raises(ValueError, match="size must be one of"):
+        registry.parse_size("huge")
+    with pytest.raises(ValueError, match="sizes"):
+        registry.add(registry.Experiment(name="x", paper="p", figure="f", description="d", plot=lambda o, d: [],
+                                         summarize=lambda d: "", sizes=("tiny",)))
+
+
+def test_settings_are_derived_from_the_configs():
+    cs = [DUFMConfig(K=3, n=2, L=2, width=4, lam_H=lam, seeds=2) for lam in (0.1, 0.01)]
+    d = registry.describe_configs(cs)
+    assert d["varied"] == {"lam_H": [0.01, 0.1]} and d["fixed"]["K"] == 3 and d["fixed"]["width"] == 4
+    assert d["kind"] == "dufm" and d["n_configs"] == 2 and registry.describe_configs([]) == {}
 
 
 def test_cli_list_json_and_table():
     runner = CliRunner()
-    app = make_app()
     res = runner.invoke(app, ["list", "--json"])
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
@@ -74,8 +82,7 @@ def test_cli_list_json_and_table():
 
 def test_cli_reproduce_and_report(tmp_path):
     runner = CliRunner()
-    app = make_app()
-    res = runner.invoke(app, ["reproduce", "sukenik-fig3-ratio", "--smoke", "--out", str(tmp_path)])
+    res = runner.invoke(app, ["reproduce", "sukenik-fig3-ratio", "--size", "smoke", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "sukenik-fig3-ratio" / "sukenik-fig3-ratio.png").exists()
     res = runner.invoke(app, ["report", "--out", str(tmp_path)])
@@ -85,6 +92,9 @@ def test_cli_reproduce_and_report(tmp_path):
     bad_backend = ["reproduce", "sukenik-fig1", "--backend", "slurm", "--out", str(tmp_path)]
     assert runner.invoke(app, bad_backend).exit_code != 0
     assert runner.invoke(app, ["report", "--out", str(tmp_path / "empty")]).exit_code != 0
+    assert runner.invoke(app, ["reproduce", "sukenik-fig1", "--size", "medium"]).exit_code == 2  # not a size it has
+    meta = json.loads((tmp_path / "sukenik-fig3-ratio" / "experiment.json").read_text())
+    assert meta["params"]["L"] == [3, 4] and meta["choices"] == get("sukenik-fig3-ratio").choices
 
 
 def test_markdown_to_html_tables_lists_headings():

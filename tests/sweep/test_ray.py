@@ -10,8 +10,8 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache
 
 from deepcollapse import sweep
-from deepcollapse.backends import RayBackend
-from deepcollapse.config import DUFMConfig
+from deepcollapse.config import DUFMConfig, NetConfig
+from deepcollapse.sweep import RayBackend
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")]
@@ -65,7 +65,8 @@ def assert_same_points(a, b):
     assert ids == sorted(d.name for d in (b / "points").iterdir())
     for rid in ids:
         da, db = a / "points" / rid, b / "points" / rid
-        assert sorted(f.name for f in db.iterdir()) == sorted(f.name for f in da.iterdir())
+        assert sorted(f.name for f in db.iterdir() if f.name[0] != ".") == \
+            sorted(f.name for f in da.iterdir() if f.name[0] != ".")
         sa, sb = (json.loads((d / "summary.json").read_text()) for d in (da, db))
         assert sa["lanes"] == sb["lanes"]
         pd.testing.assert_frame_equal(pd.read_parquet(da / "history.parquet"), pd.read_parquet(db / "history.parquet"))
@@ -84,7 +85,7 @@ def test_ray_sweep_matches_local(local_ref, tmp_path):
 
 def test_worker_death_is_retried(local_ref, tmp_path):
     """The first worker to finish a training chunk dies (os._exit) while it holds its points' locks;
-    the group is submitted again, breaks the dead attempt's locks and writes every point once."""
+    the kernel frees them, the group is submitted again and writes every point once."""
     marker = tmp_path / "crashed"
 
     def crash_once(task, attempt, progress=None):
@@ -100,7 +101,7 @@ def test_worker_death_is_retried(local_ref, tmp_path):
     assert marker.exists()
     assert report.retried >= 1
     assert (report.ran, report.failed, report.busy) == (6, 0, 0), report.errors
-    assert not list(out.glob("points/*/.lock*"))
+    assert not any(sweep.is_locked(d) for d in (out / "points").iterdir())
     assert_same_points(local_ref, out)
 
 
@@ -113,10 +114,10 @@ def test_ray_resume_and_own_failures(ray_instance, tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("points/*/summary.json")}
     assert len(mtimes) == 3
 
-    bad = DUFMConfig(**{**BASE, "optimizer": {"name": "sgd", "kwargs": {"no_such_option": 1.0}}})
+    bad = DUFMConfig(**{**BASE, "width": 10**8})  # refused by its memory estimate
     report = sweep.run_sweep([*cs, bad], tmp_path, backend="ray", progress=False)
     assert (report.ran, report.skipped, report.failed, report.retried) == (3, 3, 1, 0)
-    assert list(report.errors) == [bad.run_id()] and "no_such_option" in report.errors[bad.run_id()]
+    assert list(report.errors) == [bad.run_id()] and "GiB" in report.errors[bad.run_id()]
     assert (tmp_path / "points" / bad.run_id() / "error.json").exists()
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())  # not recomputed
 
@@ -125,3 +126,30 @@ def test_ray_resume_and_own_failures(ray_instance, tmp_path):
     assert (report.ran, report.skipped, report.failed) == (0, 6, 0)
     assert mtimes == {p: p.stat().st_mtime_ns for p in tmp_path.glob("points/*/summary.json")}
     assert len(sweep.load_points(tmp_path)) == 12
+
+
+def test_network_point_killed_mid_run_resumes_from_its_checkpoint(ray_instance, tmp_path):
+    """A network point on Ray whose worker dies after its first checkpoint: the retried task resumes
+    there (it trains fewer chunks than the whole run) and the record equals the local one."""
+    cfg = NetConfig(dataset="synthetic", synthetic_K=3, n_per_class=3, synthetic_shape=(8, 8, 1), channels=(2, 2, 4),
+                    L=2, width=4, batch_size=None, epochs=4, eval_every=1)
+    marker, chunks = tmp_path / "crashed", tmp_path / "chunks"
+    chunks.mkdir()
+
+    def crash_after_first_chunk(task, attempt, progress=None):
+        def hook(step, *_):
+            (chunks / f"{attempt}-{step}").touch()
+            if not marker.exists():
+                marker.touch()
+                os._exit(1)
+
+        return sweep.run_group(task, attempt, progress=hook)
+
+    out = tmp_path / "out"
+    report = sweep.run_sweep([cfg], out, backend=RayBackend(max_retries=2), progress=False,
+                             worker=crash_after_first_chunk)
+    assert report.retried == 1 and (report.ran, report.failed) == (1, 0), report.errors
+    assert sorted(p.name for p in chunks.iterdir()) == ["0-1", "1-2", "1-3", "1-4"]  # resumed after epoch 1
+    local = sweep.run_sweep([cfg], tmp_path / "local", backend="local", progress=False)
+    assert local.ran == 1
+    assert_same_points(tmp_path / "local", out)

@@ -1,4 +1,5 @@
-"""Every registered experiment end to end at smoke size: figures, table, summary, experiment.json."""
+"""`reproduce`: every DUFM/theory/MLP experiment end to end at smoke size (figures, table, summary,
+experiment.json), resumption, shared points, the report."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ import pytest
 from deepcollapse.experiments import all_experiments, get, reproduce, write_report
 
 MODULES = ("sukenik", "garrod", "zangrando")  # the DUFM/theory/MLP figures (nets: test_nets_figures.py)
-IMPLEMENTED = [e.name for e in all_experiments()
-               if not e.not_implemented and e.plot.__module__.rsplit(".", 1)[-1] in MODULES]
+IMPLEMENTED = [e.name for e in all_experiments() if e.plot.__module__.rsplit(".", 1)[-1] in MODULES]
 _done: dict[str, object] = {}
 
 
@@ -41,8 +41,12 @@ def test_smoke_writes_every_file(root, name):
     assert len(pd.read_csv(d / "results.csv")) == len(table)
     summary = (d / "summary.md").read_text()
     assert summary.startswith(f"# {name}") and "smoke" in summary
-    cfgs = get(name).configs(False, True)
+    cfgs = get(name).configs("smoke")
     assert meta["run_ids"] == [c.run_id() for c in cfgs]
+    assert meta["choices"] == get(name).choices and meta["choices"]
+    if cfgs:  # the settings are those of the configs
+        for k, v in meta["settings"]["fixed"].items():
+            assert all(c.to_dict()[k] == v for c in cfgs), k
     if cfgs:  # one table row per (point, lane) of the smoke configs, nothing from other sizes
         ids = {c.run_id() for c in cfgs}
         lanes = sum(len(c.seed_list) for c in cfgs)
@@ -55,7 +59,7 @@ def test_rerun_resumes_finished_points(root):
     run_smoke(root, name)
     d = reproduce(name, root, smoke=True)
     sweep = json.loads((d / "experiment.json").read_text())["sweep"]
-    assert sweep["ran"] == 0 and sweep["skipped"] == len(get(name).configs(False, True))
+    assert sweep["ran"] == 0 and sweep["skipped"] == len(get(name).configs("smoke"))
 
 
 def test_fig5_reuses_fig2_points(root):
@@ -85,31 +89,23 @@ def test_sukenik_fig1_ranks_match_the_paper(root):
         assert len(nz) == 4 and np.allclose(nz, nz[0])
 
 
-def test_ratio_table_is_the_closed_form(root):
-    from deepcollapse.theory.mse import dnc_loss
-    from deepcollapse.theory.srg import srg_loss
+def test_ratio_table_equals_the_model_loss_of_the_constructions(root):
+    """The closed-form L_SRG and L_DNC of the table equal the L-DUFM loss (dufm.total_loss) of the
+    explicit SRG and DNC parameters, an independent computation; L = 3 stays above 1, L = 4 below."""
+    from deepcollapse import dufm
+    from deepcollapse.theory.mse import dnc_solution
+    from deepcollapse.theory.srg import srg_solution
 
     d = run_smoke(root, "sukenik-fig3-ratio")
     t = pd.read_parquet(d / "results.parquet")
-    row = t[(t["r"] == 5) & (t["L"] == 4)].iloc[0]
-    assert row["K"] == 10
-    assert row["loss_dnc"] == pytest.approx(dnc_loss(10, 4, 5, 0.004, 0.004)[0], rel=1e-12)
-    assert row["ratio"] == pytest.approx(srg_loss(5, 4, 5, 0.004, 0.004)[0] / row["loss_dnc"], rel=1e-12)
-
-
-def test_not_implemented_experiment_raises_and_the_cli_exits_2(root, monkeypatch):
-    from typer.testing import CliRunner
-
-    from deepcollapse.cli import app
-    from deepcollapse.experiments import registry
-
-    monkeypatch.setitem(registry._REGISTRY, "test-missing", registry.Experiment(
-        name="test-missing", paper="-", figure="-", description="-", plot=lambda *a: [],
-        summarize=lambda d: "", not_implemented="the formula is not in the paper"))
-    with pytest.raises(NotImplementedError, match="formula is not in the paper"):
-        reproduce("test-missing", root, smoke=True)
-    res = CliRunner().invoke(app, ["reproduce", "test-missing", "--out", str(root)])
-    assert res.exit_code == 2 and "formula is not in the paper" in res.output
+    for (r, L), row in t.set_index(["r", "L"]).iterrows():
+        K, lam, n = r * (r - 1) // 2, 0.004, 5
+        Y, hyp = dufm.one_hot([n] * K), dufm.hyper(lam, lam, L)
+        srg = srg_solution(r, L, [r] * (L - 1) + [K], n, lam, lam)
+        dnc = dnc_solution(K, L, [K] * L, n, lam, lam)
+        assert row["loss_srg"] == pytest.approx(float(dufm.total_loss(srg.params, Y, hyp, "relu", "mse")), rel=1e-9)
+        assert row["loss_dnc"] == pytest.approx(float(dufm.total_loss(dnc.params, Y, hyp, "relu", "mse")), rel=1e-9)
+    assert (t[t["L"] == 3]["ratio"] > 1).all() and (t[t["L"] == 4]["ratio"] < 1).all()
 
 
 def test_report_gathers_every_experiment(root):

@@ -1,31 +1,32 @@
-"""Sweep runner: grid expansion, grouping into programs, the point store, resumption, failures, locks."""
+"""Running sweeps: points trained in shared programs and written once, the store read back, resumption
+without recomputing, failures recorded per point, busy points left alone, network points, damage."""
 
 import json
-import os
-import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from jax.experimental.compilation_cache import compilation_cache
 
-from deepcollapse import backends, sweep, train
-from deepcollapse.config import DUFMConfig
-from deepcollapse.cli import app as cli_app
+from deepcollapse import results, sweep, train
+from deepcollapse.config import DUFMConfig, NetConfig
 
 BASE = dict(K=3, n=2, L=2, width=3, steps=40, log_every=20, dtype="float64", seeds=2, lr=0.1)
 GRID = {"activation": ["relu", "linear"], "lam_H": [0.01, 0.02, 0.05]}  # 6 points, 2 shapes
+NET = dict(kind="net", dataset="synthetic", synthetic_K=3, n_per_class=3, synthetic_shape=(8, 8, 1),
+           channels=(2, 2, 4), L=2, width=4, batch_size=None, epochs=2, eval_every=1)
 REAL_TRAIN = train.train
 
 
 def six_points():
     return sweep.expand_grid(BASE, GRID)
+
+
+def record_files(d):
+    return sorted(f.name for f in d.iterdir() if not f.name.startswith("."))
 
 
 CACHE_OPTIONS = {"jax_compilation_cache_dir": None, "jax_persistent_cache_min_compile_time_secs": 0.0,
@@ -66,52 +67,13 @@ def swept(tmp_path_factory):
     """The 6-point sweep run once, with every train.train call and every write_run recorded."""
     out = tmp_path_factory.mktemp("sweep")
     writes = []
-    real_write = train.write_run
+    real_write = results.write_run
     counter = CountingTrain(REAL_TRAIN)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(train, "train", counter)
-        mp.setattr(train, "write_run", lambda res: (writes.append(res.run_dir), real_write(res))[1])
+        mp.setattr(results, "write_run", lambda res, d=None: (writes.append(d), real_write(res, d))[1])
         report = sweep.run_sweep(six_points(), out, progress=True)
     return out, report, counter.calls, writes
-
-
-# ---- grid ----------------------------------------------------------------------------------------
-def test_expand_grid_is_the_cartesian_product_in_order():
-    cs = sweep.expand_grid(BASE, {"lam_H": [0.1, 0.2], "optimizer.name": ["sgd", "adam"], "L": [1, 2, 3]})
-    assert len(cs) == 12
-    combos = [(c.lam_H, c.optimizer.name, c.L) for c in cs]
-    assert combos[:4] == [(0.1, "sgd", 1), (0.1, "sgd", 2), (0.1, "sgd", 3), (0.1, "adam", 1)]
-    assert len(set(combos)) == 12
-    assert all(c.K == 3 and c.dtype == "float64" for c in cs)
-    assert sweep.expand_grid(BASE, {}) == [DUFMConfig(**BASE)]
-
-
-@pytest.mark.parametrize("grid, match", [
-    ({"lam_H": []}, "non-empty list"),
-    ({"lam_H": 0.1}, "non-empty list"),
-    ({"bogus": [1]}, "grid point"),
-    ({"width": [3, 2]}, r"width=2"),
-    ({"K.x": [1]}, "not a mapping"),
-])
-def test_expand_grid_rejects_bad_grids(grid, match):
-    with pytest.raises(ValueError, match=match):
-        sweep.expand_grid(BASE, grid)
-
-
-def test_plan_groups_by_shape_and_lane_cap():
-    cs = six_points()
-    groups = sweep.plan_groups(cs)
-    assert sorted(map(sorted, groups)) == [[0, 1, 2], [3, 4, 5]]
-    for g in groups:
-        assert len({cs[i].shape_key() for i in g}) == 1
-    # 2 seeds per config: a cap of 4 lanes splits each shape group of 3 configs into 2 + 1
-    capped = sweep.plan_groups(cs, max_lanes=4)
-    assert sorted(map(sorted, capped)) == [[0, 1], [2], [3, 4], [5]]
-    # a config with more seeds than the cap runs alone
-    big = DUFMConfig(**{**BASE, "seeds": 5})
-    assert sweep.plan_groups([big, cs[0]], max_lanes=4) == [[0], [1]]
-    with pytest.raises(ValueError, match="max_lanes"):
-        sweep.plan_groups(cs, max_lanes=0)
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -124,8 +86,7 @@ def test_six_points_in_two_programs_each_written_once(swept):
     assert sorted(p.name for p in writes) == sorted(ids)  # each point written exactly once
     for rid in ids:
         d = out / "points" / rid
-        assert sorted(f.name for f in d.iterdir()) == [
-            "config.yaml", "history.csv", "history.parquet", "params.npz", "summary.json"]
+        assert record_files(d) == ["config.yaml", "history.csv", "history.parquet", "params.npz", "summary.json"]
         s = json.loads((d / "summary.json").read_text())
         assert s["run_id"] == rid and [l["lane"] for l in s["lanes"]] == [0, 1]
         assert [l["seed"] for l in s["lanes"]] == [0, 1]
@@ -188,7 +149,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, monkeypatch):
     first = {c.run_id() for c in counter.calls[0]}
     done = {d.name for d in (tmp_path / "points").iterdir() if sweep.is_complete(d)}
     assert done == first and len(first) == 3
-    assert not list(tmp_path.glob("points/*/.lock*"))  # locks released on the way out
+    assert not any(sweep.is_locked(d) for d in (tmp_path / "points").iterdir())  # released on the way out
 
     counter = CountingTrain(REAL_TRAIN)
     monkeypatch.setattr(train, "train", counter)
@@ -238,8 +199,6 @@ def test_bad_backend_and_configs():
         sweep.run_sweep(six_points(), "/nonexistent", backend="slurm")
     with pytest.raises(ValueError, match="configs"):
         sweep.run_sweep([dict(BASE)], "/nonexistent")
-    with pytest.raises(ValueError, match="lock_timeout"):
-        sweep.run_sweep(six_points(), "/nonexistent", lock_timeout=0)
     with pytest.raises(ValueError, match="max_retries"):
         sweep.run_sweep(six_points(), "/nonexistent", max_retries=-1)
 
@@ -247,79 +206,17 @@ def test_bad_backend_and_configs():
 def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError, match=r"deepcollapse\[dist\]"):
-        backends.import_ray()
+        sweep.backends.import_ray()
     with pytest.raises(ValueError, match="max_retries"):
-        backends.RayBackend(max_retries=-1)
+        sweep.RayBackend(max_retries=-1)
     with pytest.raises(ValueError, match="ray_address"):
-        backends.make_backend("local", ray_address="auto")
-
-
-def test_task_resources():
-    task = sweep.GroupTask(six_points()[:2], "out")
-    assert task.resources == {"num_cpus": 1, "num_gpus": 0}
-    assert backends.task_options(task) == {"num_cpus": 1, "num_gpus": 0}
-
-    class Gpu:
-        resources = {"num_cpus": 4, "num_gpus": 1, "big_memory": 1}
-
-    assert backends.task_options(Gpu()) == {"num_cpus": 4, "num_gpus": 1, "resources": {"big_memory": 1}}
-
-
-# ---- locks ---------------------------------------------------------------------------------------
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
-def _plant_lock(d, owner, pid, age=0.0):
-    d.mkdir(parents=True, exist_ok=True)
-    lock = d / sweep.LOCK_NAME
-    lock.write_text(json.dumps({"owner": owner, "host": __import__("socket").gethostname(), "pid": pid}))
-    t = time.time() - age
-    os.utime(lock, (t, t))
-    return lock
-
-
-def test_point_lock_is_exclusive_and_breaks_only_stale_locks(tmp_path):
-    d = tmp_path / "p"
-    a = sweep.PointLock(d, "a")
-    assert a.acquire()
-    assert not sweep.PointLock(d, "b").acquire()  # held by a live process (this one)
-    a.release()
-    assert not (d / sweep.LOCK_NAME).exists()
-    b = sweep.PointLock(d, "b")
-    assert b.acquire()
-    sweep.PointLock(d, "c").release()  # never acquired: must not remove b's lock
-    assert (d / sweep.LOCK_NAME).exists()
-    b.release()
-
-    _plant_lock(d, "x", _dead_pid())  # process gone
-    assert sweep.PointLock(d, "c").acquire()
-    (d / sweep.LOCK_NAME).unlink()
-    _plant_lock(d, "x", os.getpid(), age=100.0)  # alive but no heartbeat for longer than the timeout
-    assert not sweep.PointLock(d, "c", timeout=1000).acquire()
-    assert sweep.PointLock(d, "c", timeout=10).acquire()
-    (d / sweep.LOCK_NAME).unlink()
-    _plant_lock(d, "task:0", os.getpid())  # alive, fresh, but an earlier attempt known to be dead
-    assert not sweep.PointLock(d, "task:1").acquire()
-    assert sweep.PointLock(d, "task:1", dead_owners=["task:0"]).acquire()
-    assert not list(d.glob(".lock.stale*"))
-
-
-def test_stopped_driver_drops_only_its_own_tasks_locks(tmp_path):
-    cs = six_points()[:2]
-    task = sweep.GroupTask(cs, str(tmp_path))
-    mine = _plant_lock(sweep.point_dir(tmp_path, cs[0]), f"{task.token}:1", os.getpid())
-    other = _plant_lock(sweep.point_dir(tmp_path, cs[1]), "other-sweep:0", os.getpid())
-    sweep._drop_task_locks([task])
-    assert not mine.exists() and other.exists()
+        sweep.make_backend("local", ray_address="auto")
 
 
 def test_locked_point_is_left_to_its_owner(tmp_path, monkeypatch):
     cs = six_points()[:2]
     cs.append(DUFMConfig(**cs[1].model_dump()))  # identical configs are one point
-    held = sweep.PointLock(sweep.point_dir(tmp_path, cs[0]), "another-sweep")
+    held = sweep.PointLock(sweep.point_dir(tmp_path, cs[0]))
     assert held.acquire()
     counter = CountingTrain(REAL_TRAIN)
     monkeypatch.setattr(train, "train", counter)
@@ -328,49 +225,53 @@ def test_locked_point_is_left_to_its_owner(tmp_path, monkeypatch):
     assert len(report.point_dirs) == 2
     assert not sweep.is_complete(sweep.point_dir(tmp_path, cs[0]))
     held.release()
-    # a stale lock of a dead process is broken and the point runs
-    _plant_lock(sweep.point_dir(tmp_path, cs[0]), "crashed", _dead_pid())
     report = sweep.run_sweep(cs, tmp_path, progress=False)
     assert (report.ran, report.skipped, report.busy) == (1, 1, 0)
 
 
-# ---- command -------------------------------------------------------------------------------------
-def _app():
-    return cli_app
 
 
-def test_sweep_command_runs_records_failures_and_resumes(tmp_path):
-    """Two points; the second asks Optax for a keyword it does not take: it fails on its own."""
-    spec = tmp_path / "sweep.yaml"
-    grid = {"optimizer.kwargs": [{}, {"no_such_option": 1.0}]}
-    spec.write_text(yaml.safe_dump({"base": {**BASE, "seeds": 1}, "grid": grid}))
-    good, bad = sweep.read_sweep_file(spec)
-    out = tmp_path / "out"
-    runner = CliRunner()
-    res = runner.invoke(_app(), ["sweep", str(spec), "--out", str(out), "--json"])
-    assert res.exit_code == 1, res.output  # a failed point makes the command fail
-    rep = json.loads(res.stdout)
-    assert (rep["ran"], rep["skipped"], rep["failed"], rep["retried"]) == (1, 0, 1, 0)
-    assert list(rep["errors"]) == [bad.run_id()] and "no_such_option" in rep["errors"][bad.run_id()]
-    assert list(sweep.load_points(out)["run_id"]) == [good.run_id()]
-    res = runner.invoke(_app(), ["sweep", str(spec), "--out", str(out)])
-    assert res.exit_code == 1, res.output
-    assert "0 ran, 1 skipped, 0 busy, 1 failed" in res.stdout and bad.run_id() in res.stdout
+def test_task_resources_come_from_the_configs():
+    task = sweep.GroupTask(six_points()[:2], "out")
+    assert task.resources == {"num_cpus": 1, "num_gpus": 0}
+    assert sweep.backends.task_options(task) == {"num_cpus": 1, "num_gpus": 0}
+    gpu = sweep.GroupTask([NetConfig(**{**NET, "num_gpus": 1, "num_cpus": 4})], "out")
+    assert sweep.backends.task_options(gpu) == {"num_cpus": 4, "num_gpus": 1}
+
+    class Custom:
+        resources = {"num_cpus": 4, "num_gpus": 1, "big_memory": 1}
+
+    assert sweep.backends.task_options(Custom()) == {"num_cpus": 4, "num_gpus": 1, "resources": {"big_memory": 1}}
 
 
-@pytest.mark.parametrize("args, text", [
-    (["--backend", "slurm"], "local, ray"),
-    (["--ray-address", "auto"], "--backend ray"),
-])
-def test_sweep_command_rejects_bad_options(tmp_path, args, text):
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({"base": BASE, "grid": {}}))
-    res = CliRunner().invoke(_app(), ["sweep", str(spec), "--out", str(tmp_path / "o"), *args])
-    assert res.exit_code == 2 and text in res.output
+def test_network_points_run_like_dufm_points(tmp_path):
+    """A sweep over network configs: each point is a run record like a DUFM point's; a point whose data
+    is missing fails on its own, the other is written."""
+    good = NetConfig(**{k: v for k, v in NET.items() if k != "kind"})
+    bad = NetConfig(**{**{k: v for k, v in NET.items() if k != "kind"}, "dataset": "mnist", "n_per_class": 2,
+                       "data_root": str(tmp_path / "empty")})
+    mixed = [good, bad, *six_points()[:2]]
+    report = sweep.run_sweep(mixed, tmp_path, progress=False)
+    assert (report.ran, report.failed) == (3, 1) and list(report.errors) == [bad.run_id()]
+    assert "not found" in report.errors[bad.run_id()] or "No such" in report.errors[bad.run_id()]
+    d = sweep.point_dir(tmp_path, good)
+    assert record_files(d) == record_files(sweep.point_dir(tmp_path, mixed[2]))
+    pts = sweep.load_points(tmp_path)
+    assert set(pts["run_id"]) == {good.run_id(), mixed[2].run_id(), mixed[3].run_id()}
+    net_row = pts[pts["run_id"] == good.run_id()].iloc[0]
+    assert net_row["kind"] == "net" and 0 <= net_row["train_accuracy"] <= 1
+    again = train.train(good)
+    np.testing.assert_array_equal(results.load_run(d).logs["loss"], again.logs["loss"])
 
 
-def test_sweep_command_rejects_bad_file(tmp_path):
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({"base": BASE, "grids": {"lam_H": [0.1]}}))
-    res = CliRunner().invoke(_app(), ["sweep", str(spec), "--out", str(tmp_path / "o")])
-    assert res.exit_code == 2 and "unknown keys" in res.output
+def test_damaged_point_counts_as_not_done(tmp_path):
+    cs = six_points()[:2]
+    sweep.run_sweep(cs, tmp_path, progress=False)
+    d = sweep.point_dir(tmp_path, cs[1])
+    h = d / "history.parquet"
+    h.write_bytes(h.read_bytes()[:50])
+    assert len(sweep.load_points(tmp_path)) == 2 and len(sweep.load_histories(tmp_path)["run_id"].unique()) == 1
+    with pytest.warns(RuntimeWarning, match="history.parquet"):
+        report = sweep.run_sweep(cs, tmp_path, progress=False)
+    assert (report.ran, report.skipped) == (1, 1)
+    assert len(sweep.load_histories(tmp_path)["run_id"].unique()) == 2
