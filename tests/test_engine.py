@@ -139,3 +139,30 @@ def test_bad_fixed_data_configs(bad, field):
 def test_data_dim_below_K_is_allowed():
     cfg = DUFMConfig(**(TINY | {"data": DATA | {"dim": 2}}))
     assert cfg.widths == (2, 5, 5)
+
+
+# ---- starting at an explicit solution ------------------------------------------------------------
+@pytest.mark.parametrize("kw, name", [
+    (dict(K=6, n=2, L=3, width=6, activation="relu", loss="mse"), "srg"),
+    (dict(K=3, n=2, L=3, width=4, activation="relu", loss="mse"), "dnc"),
+    (dict(K=4, n=2, L=2, width=4, activation="linear", loss="ce"), "pairs"),
+    (dict(K=4, n=2, L=3, width=4, activation="relu", loss="ce"), "relu-pairs"),
+])
+def test_start_at_a_construction_logs_its_closed_form_loss(kw, name):
+    from deepcollapse.theory.constructions import build
+
+    cfg = DUFMConfig(**kw, lam_H=0.01, lam_W=0.01, lr=0.01, steps=10, log_every=10, seeds=2, dtype="float64",
+                     start={"structure": name})
+    res = train(cfg)
+    con = build(cfg, name)
+    np.testing.assert_allclose(res.logs["loss"][0], [con.loss, con.loss], rtol=1e-10)
+    noisy = train(DUFMConfig(**{**cfg.to_dict(), "start": {"structure": name, "noise": 0.05}}))
+    assert noisy.logs["loss"][0, 0] != noisy.logs["loss"][0, 1]  # each seed draws its own noise
+    assert abs(noisy.logs["loss"][0, 0] - con.loss) < 0.5 * con.loss
+
+
+def test_start_names_the_constructions_a_config_has():
+    with pytest.raises(ValidationError, match="it has: dnc, srg, srg-balanced, srg-relaxed"):
+        DUFMConfig(K=10, n=5, L=4, width=30, start={"structure": "pairs"})
+    with pytest.raises(ValidationError, match="it has: dnc$|it has: dnc "):
+        DUFMConfig(K=9, n=5, L=4, width=30, start={"structure": "srg"})

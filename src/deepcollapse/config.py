@@ -128,6 +128,19 @@ class Convergence(BaseModel):
     min_accuracy: UnitInterval | None = Field(None, description="networks: train accuracy needed as well")
 
 
+class Start(BaseModel):
+    """Start every lane at an explicit solution plus noise instead of a random initialisation.
+
+    structure: a name of `theory.constructions.known_constructions(config)` ("dnc", "srg",
+    "srg-balanced", "srg-relaxed", "pairs", "rank2", "relu-pairs", as the config allows); every entry
+    of every factor then gets N(0, noise^2) added, drawn from the lane's seed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    structure: str
+    noise: NonNegative = Field(0.0, description="std of the Gaussian noise added to every entry")
+
+
 class GaussianData(BaseModel):
     """Fixed input data: K Gaussian clusters in R^dim (Zangrando et al. (2025), Fig. 1's synthetic data).
 
@@ -184,6 +197,7 @@ class DUFMConfig(BaseModel):
     data: GaussianData | None = Field(
         None, description="fixed input data H_1 = X (an MLP on data); None: free features H_1")
     converge: Convergence | None = Field(None, description="stopping criterion; None: run every step")
+    start: Start | None = Field(None, description="start at an explicit solution plus noise; None: random init")
 
     @field_validator("seeds")
     @classmethod
@@ -223,6 +237,14 @@ class DUFMConfig(BaseModel):
                              f"got {self.converge.window}")
         if self.converge is not None and self.converge.min_accuracy is not None:
             raise ValueError("converge.min_accuracy: only for network runs (a DUFM has no accuracy to reach)")
+        if self.start is not None:
+            from .theory.constructions import known_constructions
+
+            known = known_constructions(self)
+            if self.start.structure not in known:
+                raise ValueError(f"start.structure: {self.start.structure!r} has no construction for this config "
+                                 f"(K={self.K}, L={self.L}, {self.activation}/{self.loss}, widths "
+                                 f"{list(self.widths)}); it has: {', '.join(known) or 'none'}")
         return self
 
     # ---- derived views -------------------------------------------------------------------------
@@ -282,7 +304,7 @@ class DUFMConfig(BaseModel):
     def _dump(self, exclude=None) -> dict:
         """The JSON dump that is hashed; `data` is left out when None, so free-feature ids stay as before."""
         d = self.model_dump(mode="json", exclude=exclude)
-        for k in ("data", "converge"):  # fields added later: left out when unset, so older ids stay
+        for k in ("data", "converge", "start"):  # fields added later: left out when unset, so older ids stay
             if d.get(k, 0) is None:
                 del d[k]
         return d

@@ -179,6 +179,13 @@ class Program:
         self.init_scale = jnp.asarray([c.init_scale for c in cfg_of], self.dtype)
         self.keys = jnp.stack([jax.random.PRNGKey(l.seed) for l in self.lanes])
         self.layers = layer_names(base.L)
+        self.start = None
+        if base.start is not None:
+            from .theory.constructions import build
+
+            con = build(base, base.start.structure)
+            self.start = jax.tree.map(lambda a: jnp.asarray(a, self.dtype),
+                                      {"H1": con.params["H1"], "W": tuple(con.params["W"])})
         self._init = jax.jit(jax.vmap(self._init_lane))
         self._chunk = jax.jit(self._chunk_lanes)
         self._terms = jax.jit(jax.vmap(self._terms_lane))
@@ -188,7 +195,14 @@ class Program:
     # ---- per-lane pure functions ------------------------------------------------------------------
     def _init_lane(self, key, scale, lr) -> LaneState:
         b = self.base
-        params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype, free_features=self.X is None)
+        if self.start is None:
+            params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype, free_features=self.X is None)
+        else:  # an explicit solution plus N(0, noise^2) in every entry (`config.Start`)
+            leaves, treedef = jax.tree.flatten(self.start)
+            keys = jax.random.split(key, len(leaves))
+            noise = b.start.noise
+            params = jax.tree.unflatten(treedef, [x + noise * jax.random.normal(k, x.shape, self.dtype)
+                                                  for x, k in zip(leaves, keys)])
         opt_state = make_optimizer(b, lr).init(params)
         return LaneState(params, opt_state, jnp.bool_(True), jnp.int32(-1), jnp.int32(0))
 
