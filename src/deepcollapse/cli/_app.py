@@ -29,16 +29,9 @@ def fail(msg: str, code: int = 2) -> None:
 
 def validation_message(e: BaseException) -> str:
     """One line for a config error: `field: what is wrong; other.field: ...` (pydantic or ValueError)."""
-    from pydantic import ValidationError
+    from ..config import config_error_line
 
-    if isinstance(e, ValidationError):
-        parts = []
-        for err in e.errors():
-            field = ".".join(str(x) for x in err["loc"]) or "config"
-            msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{field}: {msg}")
-        return "invalid config: " + "; ".join(parts)
-    return str(e)
+    return "invalid config: " + config_error_line(e)
 
 
 # Options that take several values, written the way researchers type them: `--r 4 5 6`.

@@ -25,6 +25,24 @@ from ._app import theory_app as app
 SRG_COLUMNS = ("r", "K", "L", "loss_dnc", "loss_srg", "ratio")
 
 
+def _cell(v) -> str:
+    """A number of a theory table: ints and flags as they are, floats to 6 significant digits."""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def print_table(title: str, columns, rows: list[dict]) -> None:
+    """A rich table of `rows` (dicts) with the given columns, right-aligned."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*(_cell(row[c]) for c in columns))
+    Console().print(table)
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(SRG_COLUMNS))
@@ -71,18 +89,9 @@ def srg_ratio(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"L_SRG / L_DNC (MSE ReLU L-DUFM, lam = {lam:g}, n = {n}, SRG variant {variant})")
-    for col in SRG_COLUMNS:
-        table.add_column(col, justify="right")
-    for row in rows:
-        table.add_row(str(row["r"]), str(row["K"]), str(row["L"]), f"{row['loss_dnc']:.6g}",
-                      f"{row['loss_srg']:.6g}", f"{row['ratio']:.4f}")
-    Console().print(table)
+    print_table(f"L_SRG / L_DNC (MSE ReLU L-DUFM, lam = {lam:g}, n = {n}, SRG variant {variant})", SRG_COLUMNS, rows)
     if out is not None:
-        Console().print(f"wrote {out / 'srg_ratio.png'} and {out / 'srg_ratio.csv'}")
+        typer.echo(f"wrote {out / 'srg_ratio.png'} and {out / 'srg_ratio.csv'}")
 
 
 CE_COLUMNS = ("K", "L", "loss_dnc", "loss_lowrank", "lowrank_wins", "theorem1_predicts")
@@ -109,16 +118,7 @@ def ce_compare_cmd(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Deep linear CE UFM: DNC vs Eq. (5) pairs (lam = {lam:g}, n = {n})")
-    for col in CE_COLUMNS:
-        table.add_column(col, justify="right")
-    for row in rows:
-        table.add_row(str(row["K"]), str(row["L"]), f"{row['loss_dnc']:.6g}", f"{row['loss_lowrank']:.6g}",
-                      str(row["lowrank_wins"]), str(row["theorem1_predicts"]))
-    Console().print(table)
+    print_table(f"Deep linear CE UFM: DNC vs Eq. (5) pairs (lam = {lam:g}, n = {n})", CE_COLUMNS, rows)
 
 
 HESSIAN_COLUMNS = ("which", "scale", "loss", "max_abs_grad", "min_eig", "max_eig", "n_negative", "trace",

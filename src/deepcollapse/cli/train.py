@@ -104,8 +104,10 @@ def train(
     stopped run and reads a finished one back."""
     from ..config import load_config
 
-    if not config.exists():
+    if not config.is_file():
         fail(f"config file not found: {config}")
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is not a folder")
     try:
         cfg = load_config(config, set_ or [])
     except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
