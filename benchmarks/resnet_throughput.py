@@ -1,8 +1,8 @@
 """Training throughput (images/second) of ResNet-20 + MLP head: JAX/Flax NNX vs a PyTorch eager reference.
 
 One SGD step = forward in train mode (batch-statistics BatchNorm), MSE loss with the DUFM-like
-regulariser, backward, update. JAX: `deepcollapse.nets.train.make_epoch`, the code `train_network`
-runs (one jitted program per step); PyTorch: the same architecture (option-A shortcuts, bias-free head) in eager mode, if torch
+regulariser, backward, update. JAX: `deepcollapse.nets.train.make_epoch`, the code a network run
+executes (one jitted program per step); PyTorch: the same architecture (option-A shortcuts, bias-free head) in eager mode, if torch
 is importable. Timing starts after `--warmup` steps (compilation included there) and stops after
 `--iters` steps with `block_until_ready` (JAX) / a synchronising `.item()` (torch).
 
@@ -26,7 +26,7 @@ from deepcollapse.nets.train import make_epoch
 
 
 def jax_throughput(B: int, image, K: int, L: int, width: int, warmup: int, iters: int) -> float:
-    """Images/s of `deepcollapse.nets.train.make_epoch`, the function `train_network` runs (batch
+    """Images/s of `deepcollapse.nets.train.make_epoch`, the function a network run executes (batch
     gathered by a permutation, loss, gradient, optax update), with N = B: one step per epoch."""
     cfg = NetConfig(L=L, width=width, lr=0.01, momentum=0.9, lam_H=1e-4, lam_W=1e-4, batch_size=None)
     model = build_net(cfg, image[-1], K, seed=0)
@@ -49,7 +49,9 @@ def jax_throughput(B: int, image, K: int, L: int, width: int, warmup: int, iters
     return B * iters / (time.perf_counter() - t)
 
 
-def torch_throughput(B: int, image, K: int, L: int, width: int, warmup: int, iters: int) -> float | None:
+def torch_throughput(B: int, image, K: int, L: int, width: int, warmup: int, iters: int,
+                     device: str = "cpu") -> float | None:
+    """Images/s of the same network and step in PyTorch eager on `device` (None without torch)."""
     try:
         import torch
         import torch.nn as tnn
@@ -98,10 +100,10 @@ def torch_throughput(B: int, image, K: int, L: int, width: int, warmup: int, ite
             return h, h1
 
     torch.manual_seed(0)
-    net = Net(image[-1])
+    net = Net(image[-1]).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(B, image[-1], image[0], image[1])
-    y = torch.randint(0, K, (B,))
+    x = torch.randn(B, image[-1], image[0], image[1], device=device)
+    y = torch.randint(0, K, (B,), device=device)
     Y = TF.one_hot(y, K).float()
     lam = 1e-4
 
