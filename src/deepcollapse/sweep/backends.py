@@ -183,7 +183,8 @@ def start_local_ray(ray, num_cpus: int | None = None) -> subprocess.Popen | None
                 "Ray yourself as you want it (ray start --head ...) and pass its address (--ray-address)")
         if psutil is None:
             return None
-        roots = [p.pid for p in psutil.Process().children() if p.pid not in before]
+        ray_dirs = {os.path.dirname(os.path.abspath(ray.__file__)), str(Path(ray.__file__).resolve().parent)}
+        roots = [p.pid for p in psutil.Process().children() if p.pid not in before and _runs_from(p, ray_dirs)]
         return subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("_ray_reaper.py")),
              str(Path(psutil.__file__).resolve().parent.parent), *map(str, roots)],
@@ -202,6 +203,14 @@ def stop_reaper(reaper: subprocess.Popen, timeout: float = 10.0) -> None:
         reaper.wait(timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):  # pragma: no cover - it exits on its own anyway
         pass
+
+
+def _runs_from(proc, folders: set[str]) -> bool:
+    """Whether a process's command line names a file in one of `folders` (Ray's processes all do)."""
+    try:
+        return any(f in arg for arg in proc.cmdline() for f in folders)
+    except Exception:  # noqa: BLE001 - psutil.Error: gone or not ours
+        return False
 
 
 def _import_psutil():
