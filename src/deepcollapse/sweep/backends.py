@@ -11,14 +11,24 @@ runs on other processes or machines, so the folder it writes to must be reachabl
 them (a shared file system on a cluster).
 
 Ray is optional (`pip install deepcollapse[dist]`) and imported only when a `RayBackend` runs.
+
+A local Ray instance that `RayBackend` starts itself (no cluster address given) is private to this
+machine and to the driver: every process of it listens on 127.0.0.1 only, there is no dashboard and
+no metrics endpoint, and it ends with the driver, also when the driver is killed (`start_local_ray`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
+import subprocess
+import sys
 import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 Worker = Callable[[Any, int], Any]
 OnDone = Callable[[int, "TaskOutcome"], None]
@@ -89,12 +99,136 @@ def task_options(task: Any) -> dict:
     return opts
 
 
+# Environment of the processes of a local instance (each inherits the driver's when Ray starts it).
+LOCAL_RAY_ENV = {
+    # Ray's local-only mode (the default on macOS and Windows): 127.0.0.1 stays the node address
+    # instead of being replaced by the machine's address, and Ray's servers bind to it.
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    # The autoscaler monitor and the dashboard head each serve Prometheus /metrics, without a token,
+    # on a fixed port; Ray has no switch for them. With an unusable port the bind fails: Ray logs
+    # the error and goes on without the endpoint.
+    "AUTOSCALER_METRIC_PORT": "-1",
+    "DASHBOARD_METRIC_PORT": "-1",
+    "RAY_USAGE_STATS_ENABLED": "0",  # what ray.init sets for a local instance anyway, but for nightly wheels
+}
+# No metrics are recorded or exported (the dashboard agent gets --disable-metrics-collection).
+LOCAL_RAY_SYSTEM_CONFIG = {"enable_metrics_collection": False}
+
+
+def _minimal_dashboard() -> ImportError:
+    return ImportError("deepcollapse: a local Ray instance runs the dashboard processes in minimal mode")
+
+
+@contextlib.contextmanager
+def _local_only_ray() -> Iterator[None]:
+    """While Ray starts a local instance: `LOCAL_RAY_ENV` in os.environ and two of Ray's internals set.
+
+    - `ray_constants.ENABLE_RAY_CLUSTER` False: what `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` does in a
+      process where Ray was imported before (this one), so `_node_ip_address="127.0.0.1"` is kept.
+    - `utils.get_dashboard_dependency_error` reports the dashboard packages (`ray[default]`) missing:
+      the dashboard head and agent start as in a plain `pip install ray`, without the agent's HTTP
+      and gRPC servers (job submission, metrics), which the sweep does not use.
+    Both are restored afterwards; a Ray without them is left as it is (the caller checks the result).
+    """
+    saved_env = {k: os.environ.get(k) for k in LOCAL_RAY_ENV}
+    patches: list[tuple[Any, str, Any]] = []
+    try:
+        from ray._private import ray_constants, utils
+        patches = [(ray_constants, "ENABLE_RAY_CLUSTER", False),
+                   (utils, "get_dashboard_dependency_error", _minimal_dashboard)]
+    except ImportError:  # pragma: no cover - depends on the Ray version
+        pass
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in patches if hasattr(mod, name)]
+    os.environ.update(LOCAL_RAY_ENV)
+    for mod, name, value in patches:
+        if hasattr(mod, name):
+            setattr(mod, name, value)
+    try:
+        yield
+    finally:
+        for mod, name, value in saved:
+            setattr(mod, name, value)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def start_local_ray(ray, num_cpus: int | None = None) -> subprocess.Popen | None:
+    """Start a private Ray instance on this machine, connect this process to it; return its reaper.
+
+    What the instance exposes (measured with Ray 2.60, see tests/sweep/test_backends.py): the GCS
+    server, the raylet (node manager, object manager), the core worker of the driver and of each
+    worker, and the runtime-env agent, each on a TCP port of 127.0.0.1 that needs Ray's cluster
+    token; no dashboard, no /metrics endpoint, no usage statistics. `address="local"` always starts
+    a new instance (never joins one that `ray start` runs here). Raises RuntimeError, after shutting
+    it down, if Ray did not keep the instance on the loopback address.
+
+    The reaper (`_ray_reaper.py`, a small process of its own session, so a Ctrl-C or a kill of the
+    driver's process group leaves it to do its job) waits for the driver to close its stdin or die,
+    then ends every process of the instance still there: Ray ends the GCS server and raylet with
+    the driver, but not the raylet's agents. None if psutil is missing (no reaper then).
+    """
+    psutil = _import_psutil()
+    before = {p.pid for p in psutil.Process().children()} if psutil else set()
+    with _local_only_ray():
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 _system_config=dict(LOCAL_RAY_SYSTEM_CONFIG))
+    try:
+        ip = ray.util.get_node_ip_address()
+        if not ipaddress.ip_address(ip).is_loopback:
+            raise RuntimeError(
+                f"this Ray ({ray.__version__}) serves the local instance on {ip}, not on 127.0.0.1; start "
+                "Ray yourself as you want it (ray start --head ...) and pass its address (--ray-address)")
+        if psutil is None:
+            return None
+        ray_dirs = {os.path.dirname(os.path.abspath(ray.__file__)), str(Path(ray.__file__).resolve().parent)}
+        roots = [p.pid for p in psutil.Process().children() if p.pid not in before and _runs_from(p, ray_dirs)]
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_ray_reaper.py")),
+             str(Path(psutil.__file__).resolve().parent.parent), *map(str, roots)],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+    except BaseException:
+        ray.shutdown()
+        raise
+
+
+def stop_reaper(reaper: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Close the reaper's stdin (it then ends what `ray.shutdown` left, and exits) and wait for it."""
+    try:
+        if reaper.stdin is not None:
+            reaper.stdin.close()
+        reaper.wait(timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):  # pragma: no cover - it exits on its own anyway
+        pass
+
+
+def _runs_from(proc, folders: set[str]) -> bool:
+    """Whether a process's command line names a file in one of `folders` (Ray's processes all do)."""
+    try:
+        return any(f in arg for arg in proc.cmdline() for f in folders)
+    except Exception:  # noqa: BLE001 - psutil.Error: gone or not ours
+        return False
+
+
+def _import_psutil():
+    try:
+        import psutil  # a Ray dependency (Ray ships one and puts it on sys.path)
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    return psutil
+
+
 class RayBackend:
     """Every task is one Ray task, started with the resources it asks for (`task_options`).
 
-    address: a running cluster ("auto", "host:6379", "ray://host:10001"); None uses the Ray instance
-        this process is already connected to, else the cluster in $RAY_ADDRESS, else starts a private
-        one on this machine (no dashboard, `local_cpus` CPUs, default all) and shuts it down at the end.
+    address: a running cluster ("auto", "host:6379", "ray://host:10001"), joined as it is configured;
+        None uses the Ray instance this process is already connected to, else the cluster in
+        $RAY_ADDRESS, else starts a private one on this machine (`start_local_ray`: loopback only, no
+        dashboard or metrics endpoint, `local_cpus` CPUs, default all) and shuts it down at the end.
+        A cluster that `ray start` runs on this machine is used only when named ("auto" finds it).
     max_retries: how many times a task is started again after the process or node running it died
         (WorkerCrashedError, NodeDiedError, ...). A task is never re-run because the worker *raised*:
         the sweep worker records a point's own failure and returns normally.
@@ -113,18 +247,26 @@ class RayBackend:
         self.max_retries = max_retries
         self.local_cpus = local_cpus
         self.retried = 0
+        self._reaper: subprocess.Popen | None = None
 
     def _connect(self, ray) -> bool:
         """Connect (or start a local instance); True if this call started it and must shut it down."""
         if ray.is_initialized():
             return False
         if self.address is not None or os.environ.get("RAY_ADDRESS"):
-            ray.init(address=self.address)  # None: the cluster named by RAY_ADDRESS
+            ray.init(address=self.address)  # None: the cluster named by RAY_ADDRESS; as the user set it up
         else:
-            # Ray 2.x serves on the node's address, not loopback (it maps 127.0.0.1 to the node IP);
-            # the instance is private through Ray's token authentication, and has no dashboard.
-            ray.init(address=None, num_cpus=self.local_cpus, include_dashboard=False)
+            self._reaper = start_local_ray(ray, num_cpus=self.local_cpus)
         return True
+
+    def _disconnect(self, ray) -> None:
+        """Shut down the instance `_connect` started (and let its reaper clear what is left)."""
+        try:
+            ray.shutdown()
+        finally:
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None:
+                stop_reaper(reaper)
 
     def run(self, tasks: Sequence[Any], worker: Worker, on_done: OnDone | None = None) -> list[TaskOutcome]:
         ray = import_ray()
@@ -174,7 +316,7 @@ class RayBackend:
             raise
         finally:
             if started:
-                ray.shutdown()
+                self._disconnect(ray)
         return outcomes  # type: ignore[return-value]
 
 
