@@ -128,3 +128,54 @@ def test_two_trains_of_one_config_into_one_folder_both_succeed(tmp_path):
     assert objs[0] == objs[1]
     run = tmp_path / "runs" / objs[0]["run_id"]
     assert (run / "training.png").stat().st_size > 0 and not list(run.glob(".*tmp"))
+
+
+def _net_config(tmp_path, **fields):
+    import yaml
+
+    cfg = dict(kind="net", n_per_class=2, epochs=1, batch_size=None, seeds=1, channels=[2, 2, 4], L=2, width=4,
+               **fields)
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_damaged_mnist_file_is_exit_2_naming_it(tmp_path, shared_root):
+    """Three flipped bytes in an MNIST .gz (issue 15, #7): exit 2, the file named, what to do."""
+    import shutil
+
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    for f in (shared_root / "mnist").iterdir():
+        shutil.copy(f, root / "mnist" / f.name)
+    damaged = root / "mnist" / "train-images-idx3-ubyte.gz"
+    raw = bytearray(damaged.read_bytes())
+    for i in (1000, 2000, 3000):
+        raw[i] ^= 0xFF
+    damaged.write_bytes(bytes(raw))
+    cfg = _net_config(tmp_path, dataset="mnist", data_root=str(root))
+    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "train", str(cfg), "--out", str(tmp_path / "o"),
+                           "--no-plot"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert str(damaged) in proc.stderr and "download it again" in proc.stderr and "verify=False" not in proc.stderr
+
+
+def test_truncated_cifar_jpeg_is_exit_2_naming_it(tmp_path, shared_root):
+    """A truncated JPEG of the CIFAR-10 image folder: exit 2 with its path, not `OSError: Truncated File Read`."""
+    import shutil
+
+    src = shared_root / "cifar10-jpeg" / "train"
+    dst = tmp_path / "data" / "cifar10-jpeg" / "train"
+    for c in sorted(p.name for p in src.iterdir()):
+        (dst / c).mkdir(parents=True)
+        for name in ("0000.jpg", "0001.jpg"):
+            shutil.copy(src / c / name, dst / c / name)
+    truncated = dst / "bird" / "0001.jpg"
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    cfg = _net_config(tmp_path, dataset="cifar10-jpeg", data_root=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "train", str(cfg), "--out", str(tmp_path / "o"),
+                           "--no-plot"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert str(truncated) in proc.stderr and "damaged" in proc.stderr

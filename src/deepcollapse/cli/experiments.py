@@ -54,7 +54,7 @@ def reproduce_cmd(
     ray_address: str = typer.Option(None, "--ray-address", help="address of a running Ray cluster"),
 ) -> None:
     """Run one experiment (resuming finished points) and write its figures, table and summary."""
-    from deepcollapse.data import DatasetNotFoundError
+    from deepcollapse.data import DataError
     from deepcollapse.experiments.registry import get, parse_size
     from deepcollapse.experiments.runner import reproduce
 
@@ -74,7 +74,7 @@ def reproduce_cmd(
         if extra is None:
             raise
         fail(f"{name} needs the optional package {e.name!r}: pip install 'deepcollapse[{extra}]'")
-    except DatasetNotFoundError as e:  # a data set that is not on disk (the message says where to put it)
+    except DataError as e:  # a data set that is missing or damaged (the message names the file)
         fail(str(e))
     typer.echo((d / "summary.md").read_text())
     typer.echo(f"wrote {d}")

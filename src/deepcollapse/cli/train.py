@@ -35,7 +35,7 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True):
     A run that cannot fit the machine, or whose data is missing or damaged, ends with one message
     and exit code 2; a failed allocation or other runtime error of the backend with one message and 1.
     """
-    from ..data import DatasetNotFoundError
+    from ..data import DataError
     from ..engine import ResourceError
     from ..train import train
 
@@ -48,7 +48,7 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True):
 
         try:
             res = train(cfg, out=out, progress=cb)
-        except (ResourceError, DatasetNotFoundError, ModuleNotFoundError) as e:
+        except (ResourceError, DataError, ModuleNotFoundError) as e:
             prog.stop()
             fail(str(e))
         except RuntimeError as e:  # e.g. XLA's RESOURCE_EXHAUSTED when an allocation fails

@@ -6,8 +6,10 @@ import hashlib
 import os
 from pathlib import Path
 
+from .errors import DataFormatError
 
-class ChecksumError(ValueError):
+
+class ChecksumError(DataFormatError):
     """A file's MD5 differs from the expected one (a corrupted or a different file)."""
 
     def __init__(self, path: str | os.PathLike, expected: str, actual: str, hint: str | None = None):
@@ -15,8 +17,8 @@ class ChecksumError(ValueError):
         self.expected = expected
         self.actual = actual
         hint = hint or (
-            "The file is corrupted, truncated or not the official one. Delete it and download it again "
-            "(deepcollapse.data.download), or pass verify=False to skip the check at your own risk."
+            "The file is corrupted, truncated or not the official one: delete it and download it again "
+            "(deepcollapse.data.download), or put a good copy in its place."
         )
         super().__init__(f"MD5 mismatch for {self.path}: expected {expected}, got {actual}. {hint}")
 

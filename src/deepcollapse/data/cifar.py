@@ -17,10 +17,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DataFormatError
+
 CIFAR_SHAPE = (32, 32, 3)
 
 
-class CIFARFormatError(ValueError):
+class CIFARFormatError(DataFormatError):
     """A file does not have the layout of an official CIFAR-10 python batch."""
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cifar import read_cifar_batches
 from .checksum import verify as verify_md5
+from .cifar import read_cifar_batches
+from .errors import DatasetNotFoundError
 from .idx import read_idx_images, read_idx_labels
 from .imagefolder import read_image_folder
 from .root import ENV_VAR, data_root
@@ -28,10 +29,6 @@ ORDERS = ("class", "shuffled")
 # load() name -> the download() source that provides its files.
 _DOWNLOAD_NAME = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "cifar10": "cifar10-python",
                   "cifar10-python": "cifar10-python"}
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are not where the data root says they should be."""
 
 
 @dataclass(frozen=True)

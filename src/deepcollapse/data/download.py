@@ -1,63 +1,73 @@
-"""Download a dataset's official files: mirrors tried in order, atomic writes, MD5 verified.
+"""Download a dataset's official files with pooch: mirrors tried in order, MD5 verified.
 
-Every file goes to a temporary file in the target folder first and is renamed into place only
-after its MD5 matched, so an interrupted or corrupted download never leaves a file that looks
-complete. Without network access (URLError, timeout) the error says which files to put where.
+`pooch.retrieve` streams each file to a temporary name in the target folder and moves it into place
+only after its hash matched, so an interrupted or corrupted download never leaves a file that looks
+complete, and a present file with the right hash is not downloaded again. This module adds what a
+dataset needs on top: several mirrors per file, file:// mirrors (a local copy), an archive that is
+unpacked after it is verified, and, without network access, an error that says which files to put
+where.
 """
 
 from __future__ import annotations
 
-import http.client
+import logging
 import os
 import shutil
-import socket
 import tarfile
-import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Sequence
 
-from .checksum import ChecksumError, md5_file, verify
+import pooch
+import requests
+
+from .checksum import md5_file, verify
+from .errors import DownloadError, OfflineError
 from .root import ENV_VAR, data_root
 from .sources import Source, get_source
 
-USER_AGENT = "deepcollapse-data/0.1 (python urllib)"
+USER_AGENT = "deepcollapse-data/0.1 (pooch)"
+
+pooch.get_logger().setLevel(logging.WARNING)  # pooch logs every download at INFO
+
+__all__ = ["DownloadError", "OfflineError", "download", "fetch"]
 
 
-class DownloadError(OSError):
-    """No mirror delivered a file (or delivered a file with the wrong checksum)."""
+def _copy_local(url: str, output_file, pooch_=None, check_only: bool = False):
+    """A pooch downloader for file:// URLs (a mirror that is a folder on this machine)."""
+    path = Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path))
+    if check_only:
+        return path.is_file()
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file {path}")
+    if isinstance(output_file, (str, os.PathLike)):
+        shutil.copyfile(path, output_file)
+    else:
+        with open(path, "rb") as f:
+            shutil.copyfileobj(f, output_file, 1 << 20)
+    return None
 
 
-class OfflineError(DownloadError):
-    """No mirror could be reached: this machine seems to have no network access."""
-
-
-_NETWORK_ERRORS = (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError)
+def _downloader(url: str, timeout: float):
+    if url.startswith("file://"):
+        return _copy_local
+    return pooch.HTTPDownloader(timeout=timeout, headers={"User-Agent": USER_AGENT}, progressbar=False)
 
 
 def _fetch_one(url: str, dest: Path, md5: str | None, timeout: float) -> None:
-    """Stream `url` into a temporary file next to `dest`, verify it, then rename it to `dest`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-            shutil.copyfileobj(response, out, 1 << 20)
-        if md5 is not None:
-            verify(tmp, md5, hint=f"The copy downloaded from {url} is corrupted or not the official file.")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    known = f"md5:{md5}" if md5 is not None else None
+    pooch.retrieve(url, known_hash=known, fname=dest.name, path=dest.parent,
+                   downloader=_downloader(url, timeout))
 
 
 def fetch(urls: Sequence[str], dest: str | os.PathLike, md5: str | None = None,
           timeout: float = 30.0) -> Path:
     """Download the first of `urls` that works to `dest` (atomically), verifying `md5` if given.
 
-    Raises OfflineError if every URL failed with a network error (URLError, timeout), else
-    DownloadError (e.g. HTTP 404 or a checksum mismatch), listing each URL and its error.
+    A file already at `dest` with the right MD5 is kept. Raises OfflineError if every URL failed with
+    a network error (no connection, timeout), else DownloadError (e.g. HTTP 404, or a file whose MD5
+    does not match), listing each URL and its error.
     """
     if isinstance(urls, str) or not urls:
         raise ValueError(f"urls must be a non-empty sequence of URLs, got {urls!r}")
@@ -70,17 +80,19 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, md5: str | None = None,
         try:
             _fetch_one(url, dest, md5, timeout)
             return dest
-        except urllib.error.HTTPError as e:  # the server answered: not an offline problem
+        except requests.HTTPError as e:  # the server answered: not an offline problem
             offline = False
-            failures.append(f"  {url}: HTTP {e.code} {e.reason}")
-        except ChecksumError as e:
+            status = e.response.status_code if e.response is not None else "?"
+            reason = e.response.reason if e.response is not None else e
+            failures.append(f"  {url}: HTTP {status} {reason}")
+        except ValueError as e:  # pooch: the hash of the downloaded file does not match
             offline = False
+            failures.append(f"  {url}: MD5 mismatch ({e})")
+        except (requests.ConnectionError, requests.Timeout, FileNotFoundError, TimeoutError) as e:
             failures.append(f"  {url}: {e}")
-        except http.client.HTTPException as e:  # e.g. the connection broke off mid-file
+        except requests.RequestException as e:  # e.g. the connection broke off mid-file
             offline = False
             failures.append(f"  {url}: {type(e).__name__}: {e}")
-        except _NETWORK_ERRORS as e:
-            failures.append(f"  {url}: {getattr(e, 'reason', e)}")
     what = "could not reach any of" if offline else "could not get a valid file from any of"
     message = f"{dest.name}: {what}\n" + "\n".join(failures)
     raise (OfflineError if offline else DownloadError)(message)
@@ -124,15 +136,15 @@ def _unpack(archive: Path, root: Path) -> None:
 
 def download(name: str | Source, root: str | os.PathLike | None = None, *,
              files: Sequence[str] | None = None, mirrors: Sequence[str] | None = None,
-             timeout: float = 30.0, force: bool = False) -> Path:
+             timeout: float = 30.0) -> Path:
     """Download a dataset's files into `<root>/<folder>/` and return that folder.
 
     name:    a key of sources.SOURCES ("mnist", "fashion-mnist", "cifar10-python") or a Source.
     root:    the data root (explicit > $DEEPCOLLAPSE_DATA > ~/.cache/deepcollapse/data).
     files:   only these file names (default: all of the source's files).
     mirrors: base URLs to use instead of the source's own, tried in order (file://, http(s)://).
-    force:   download even files that are present and verified.
-    Files already present with the right MD5 are kept. Each file is written atomically and verified.
+    Files already present with the right MD5 are kept; a damaged one is downloaded again. Each file
+    is written atomically and verified.
     """
     source = get_source(name) if isinstance(name, str) else name
     mirrors = tuple(mirrors) if mirrors is not None else source.mirrors
@@ -143,7 +155,7 @@ def download(name: str | Source, root: str | os.PathLike | None = None, *,
     wanted = [f.name for f in source.files] if files is None else list(files)
     for name_ in wanted:
         source.file(name_)  # raises ValueError on an unknown file name
-    missing = [n for n in wanted if force or not _is_valid(folder / n, source.file(n).md5)]
+    missing = [n for n in wanted if not _is_valid(folder / n, source.file(n).md5)]
     if not missing:
         return folder
 
@@ -156,7 +168,7 @@ def download(name: str | Source, root: str | os.PathLike | None = None, *,
 
     if source.archive is not None:
         archive = root / source.archive.name
-        if force or not _is_valid(archive, source.archive.md5):
+        if not _is_valid(archive, source.archive.md5):
             try:
                 fetch([m + source.archive.name for m in mirrors], archive, source.archive.md5, timeout)
             except DownloadError as e:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .errors import DataFormatError
 
-class IDXFormatError(ValueError):
+
+class IDXFormatError(DataFormatError):
     """A file is not a valid IDX file (bad magic number, dimensions or length)."""
 
 
@@ -36,8 +39,11 @@ def _read_bytes(path: Path) -> bytes:
     if raw[:2] == _GZIP_MAGIC:
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise IDXFormatError(f"{path}: gzip data is corrupted or truncated ({e})") from e
+        except (OSError, EOFError, zlib.error) as e:
+            raise IDXFormatError(
+                f"{path}: gzip data is corrupted or truncated ({e}); delete the file and download it again "
+                f"(deepcollapse.data.download), or put a good copy in its place"
+            ) from e
     return raw
 
 

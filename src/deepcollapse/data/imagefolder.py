@@ -14,6 +14,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DataFormatError
+
+
+class ImageFormatError(DataFormatError):
+    """An image of an image folder cannot be decoded (truncated, not an image) or has another size."""
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
@@ -78,10 +84,16 @@ def read_image_folder(folder: str | os.PathLike, classes: Sequence[str] | None =
         labels.extend([k] * len(fs))
     images = []
     for p in chosen:
-        with Image.open(p) as im:
-            a = np.asarray(im.convert(mode), dtype=np.uint8)
+        try:
+            with Image.open(p) as im:
+                a = np.asarray(im.convert(mode), dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for truncated or foreign files
+            raise ImageFormatError(
+                f"{p}: cannot be read as an image ({e}); the file is damaged: replace it with a good "
+                f"copy of the dataset"
+            ) from e
         if images and a.shape != images[0].shape:
-            raise ValueError(f"{p} has size {a.shape[:2]}, the folder's first image {images[0].shape[:2]}")
+            raise ImageFormatError(f"{p} has size {a.shape[:2]}, the folder's first image {images[0].shape[:2]}")
         images.append(a)
     x = np.stack(images)
     if x.ndim == 3:

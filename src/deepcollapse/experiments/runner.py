@@ -48,11 +48,12 @@ def reproduce(name: str, out: str | Path, size: str | None = None, *, quick: boo
         points = sweep.load_points(sweep_dir)
         points = points[points["run_id"].isin(ids)].reset_index(drop=True)
         if points.empty:
-            missing = [e for e in sweep_info["errors"].values() if e.startswith("DatasetNotFoundError")]
-            if missing:
-                from deepcollapse.data import DatasetNotFoundError
+            from deepcollapse.data import DataError
+            from deepcollapse.data.errors import error_names
 
-                raise DatasetNotFoundError(missing[0].removeprefix("DatasetNotFoundError: "))
+            data_errors = [e for e in sweep_info["errors"].values() if e.split(":")[0] in error_names()]
+            if data_errors:  # missing or damaged data: the message names the file and what to do
+                raise DataError(data_errors[0].split(": ", 1)[-1])
             raise RuntimeError(f"{name}: no point finished; errors: {sweep_info['errors']}")
         hist = sweep.load_histories(sweep_dir)
         data.points = points
