@@ -1,29 +1,44 @@
-"""DUFM training throughput: run-steps per second of the compiled engine vs an eager loop, and the
-fraction of this machine's matmul FLOP rate reached at width 256.
+"""DUFM training speed: the engine's steady state against this machine's matmul peak, and a user's
+`deepcollapse train` end to end against the per-run eager PyTorch loop the field writes.
 
-    python benchmarks/train_throughput.py [--steps 2000] [--eager-steps 300]
+    python benchmarks/train_throughput.py [--steps 4000] [--eager-steps 2000] [--full-eager]
 
-Rows: the quickstart shape of DEVELOPERS.md (K=10, n=50 per class, width 30, L=4, MSE, ReLU) with
-1 and 10 seeds, and width 256 with 1 seed. Baseline measured in the same run: a per-run eager loop
-written the way the field's scripts are (PyTorch autograd if torch is installed, else NumPy with
-hand-written backward), and a large float32 matmul (GFLOP/s). Times are taken after a warm-up
-(compilation excluded), with block_until_ready.
+Measured in the same run, so that the ratios hold on a shared machine:
+- **peak**: a jitted float32 matmul, warm, best of several sizes and repeats (GFLOP/s);
+- **steady state**: one compiled chunk of `engine.Program` (K=10, n=50, L=4, MSE, ReLU) at width 30
+  x 1 and 10 seeds and width 256 x 1 seed, best of 3 after a warm-up: run-steps/s, GFLOP/s and % of
+  the peak; the 10-seed row also with one CPU device (DEEPCOLLAPSE_CPU_DEVICES=1, lanes as `lax.map`
+  over vmapped pairs) next to the default (lanes split across one CPU device per core), each in a
+  fresh process;
+- **end to end**: `deepcollapse train benchmarks/speed.yaml` (10 seeds, 20,000 steps, figure included)
+  as a user runs it, in a fresh process: first with an empty compilation cache (first-time compile),
+  then again with the cache filled (the fixed cost of a run whose programs were compiled before is
+  the same command at 500 steps);
+- **eager baseline**: the same 10 runs as a per-run PyTorch autograd loop, one run after the other
+  (steps/s measured over --eager-steps of one run and scaled to 10 x 20,000 steps, or run in full
+  with --full-eager).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from deepcollapse.config import DUFMConfig
-from deepcollapse.engine import Program
-
+HERE = Path(__file__).resolve().parent
+SPEED = HERE / "speed.yaml"
 REPEATS = 3  # best of: the machine may be shared, the best run is the least disturbed
+K, N_PER, L = 10, 50, 4
 
 
 def step_flops(K, n, widths) -> float:
@@ -32,32 +47,74 @@ def step_flops(K, n, widths) -> float:
     return 6.0 * N * sum(dims[l + 1] * dims[l] for l in range(len(widths)))
 
 
-def engine_rate(K, n, L, width, seeds, steps) -> float:
-    cfg = DUFMConfig(K=K, n=n, L=L, width=width, seeds=seeds, steps=steps, log_every=steps,
-                     lam_H=0.004, lam_W=0.004, lr=0.5 if width <= 64 else 0.05, init_scale=0.3 if width <= 64 else 0.05)
+def matmul_peak(sizes=(512, 1024, 2048, 3072), reps=5) -> tuple[float, int]:
+    """Best GFLOP/s of a jitted, warm float32 matmul over `sizes` (best of `reps` each)."""
+    import jax.numpy as jnp
+
+    f = jax.jit(lambda a, b: a @ b)
+    best = (0.0, 0)
+    for size in sizes:
+        a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+        b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+        jax.block_until_ready(f(a, b))
+        for _ in range(reps):
+            t = time.perf_counter()
+            jax.block_until_ready(f(a, b))
+            best = max(best, (2 * size**3 / (time.perf_counter() - t) / 1e9, size))
+    return best
+
+
+def engine_rate(width: int, seeds: int, steps: int) -> float:
+    """Steady-state run-steps/s of one compiled chunk of `steps` steps (compiled and warmed first)."""
+    from deepcollapse.config import DUFMConfig
+    from deepcollapse.engine import Program
+
+    cfg = DUFMConfig(K=K, n=N_PER, L=L, width=width, seeds=seeds, steps=steps, log_every=steps,
+                     lam_H=0.004, lam_W=0.004, lr=0.5 if width <= 64 else 0.05,
+                     init_scale=0.3 if width <= 64 else 0.05)
     prog = Program([cfg])
     state = prog.init()
-    jax.block_until_ready(prog._chunk(state, prog.lam_H, prog.lam_W, prog.lr))  # compile + warm
+    prog.chunk(state, 0)  # compile + warm
     best = float("inf")
     for _ in range(REPEATS):
         t = time.perf_counter()
-        jax.block_until_ready(prog._chunk(state, prog.lam_H, prog.lam_W, prog.lr))
+        prog.chunk(state, 0)
         best = min(best, time.perf_counter() - t)
     return seeds * steps / best
 
 
-def eager_rate(K, n, L, width, steps) -> tuple[float, str]:
+def engine_rate_in_process(width: int, seeds: int, steps: int, devices: int | None) -> float:
+    """`engine_rate` in a fresh process (the CPU device count is fixed when JAX starts)."""
+    env = dict(os.environ)
+    if devices is not None:
+        env["DEEPCOLLAPSE_CPU_DEVICES"] = str(devices)
+    code = (f"import deepcollapse, sys; sys.path.insert(0, {str(HERE)!r}); import train_throughput as t; "
+            f"print(t.engine_rate({width}, {seeds}, {steps}))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def end_to_end(steps: int, cache: str, out: str) -> float:
+    """Wall seconds of `deepcollapse train benchmarks/speed.yaml --set steps=...` in a fresh process."""
+    env = dict(os.environ, DEEPCOLLAPSE_JAX_CACHE=cache)
+    cmd = [sys.executable, "-m", "deepcollapse.cli", "train", str(SPEED), "--out", out, "--set", f"steps={steps}"]
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    return time.perf_counter() - t
+
+
+def eager_rate(width: int, steps: int) -> tuple[float, str]:
+    """Steps/s of one run of the per-run eager loop (PyTorch autograd, else NumPy by hand)."""
     try:
         import torch
     except ImportError:
-        return _numpy_rate(K, n, L, width, steps), "numpy"
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+        return _numpy_rate(width, steps), "numpy"
     g = torch.Generator().manual_seed(0)
-    N = K * n
+    N = K * N_PER
     dims = [width] * L + [K]
     H = (0.3 * torch.randn(width, N, generator=g)).requires_grad_()
     Ws = [(0.3 * torch.randn(dims[l + 1], dims[l], generator=g)).requires_grad_() for l in range(L)]
-    Y = torch.eye(K).repeat_interleave(n, dim=1)
+    Y = torch.eye(K).repeat_interleave(N_PER, dim=1)
     opt = torch.optim.SGD([H, *Ws], lr=0.5 if width <= 64 else 0.05)
 
     def step():
@@ -73,22 +130,19 @@ def eager_rate(K, n, L, width, steps) -> tuple[float, str]:
 
     for _ in range(10):
         step()
-    best = float("inf")
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = min(best, time.perf_counter() - t)
-    return steps / best, "torch eager"
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - t), "torch eager"
 
 
-def _numpy_rate(K, n, L, width, steps) -> float:
+def _numpy_rate(width: int, steps: int) -> float:
     rng = np.random.default_rng(0)
-    N = K * n
+    N = K * N_PER
     dims = [width] * L + [K]
     H = 0.3 * rng.standard_normal((width, N)).astype(np.float32)
     Ws = [0.3 * rng.standard_normal((dims[l + 1], dims[l])).astype(np.float32) for l in range(L)]
-    Y = np.repeat(np.eye(K, dtype=np.float32), n, axis=1)
+    Y = np.repeat(np.eye(K, dtype=np.float32), N_PER, axis=1)
     t = time.perf_counter()
     for _ in range(steps):
         acts, X = [H], H
@@ -109,39 +163,66 @@ def _numpy_rate(K, n, L, width, steps) -> float:
     return steps / (time.perf_counter() - t)
 
 
-def matmul_gflops(size=2048, reps=5) -> float:
-    import jax.numpy as jnp
-
-    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    jax.block_until_ready(f(a))
-    t = time.perf_counter()
-    for _ in range(reps):
-        jax.block_until_ready(f(a))
-    return 2 * size**3 * reps / (time.perf_counter() - t) / 1e9
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--eager-steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=4000, help="steps of the timed chunk (steady state)")
+    ap.add_argument("--eager-steps", type=int, default=2000, help="steps of the eager loop that are timed")
+    ap.add_argument("--full-eager", action="store_true", help="run the eager loop for all 10 x 20,000 steps")
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args()
-    K, n, L = 10, 50, 4
-    peak = matmul_gflops()
-    t = Table(title=f"DUFM run-steps/s, K={K}, n={n}, L={L} (device: {jax.devices()[0].platform})")
-    for c in ["width", "seeds", "engine run-steps/s", "eager steps/s", "eager", "ratio", "GFLOP/s", "% matmul"]:
-        t.add_column(c, justify="right")
-    eager_cache: dict = {}
-    for width, seeds in [(30, 1), (30, 10), (256, 1)]:
-        rate = engine_rate(K, n, L, width, seeds, args.steps if width <= 64 else args.steps // 10)
-        if width not in eager_cache:
-            eager_cache[width] = eager_rate(K, n, L, width, args.eager_steps if width <= 64 else args.eager_steps // 3)
-        e_rate, e_kind = eager_cache[width]
-        gf = rate * step_flops(K, n, [width] * L) / 1e9
-        t.add_row(str(width), str(seeds), f"{rate:,.0f}", f"{e_rate:,.0f}", e_kind, f"{rate / e_rate:.1f}x",
-                  f"{gf:.1f}", f"{100 * gf / peak:.0f}%")
-    Console().print(t)
-    Console().print(f"large matmul (2048^2, float32): {peak:.1f} GFLOP/s")
+    con = Console()
+    peak, peak_size = matmul_peak()
+    import yaml
+
+    spec = yaml.safe_load(SPEED.read_text())
+    seeds, total = spec["seeds"], spec["steps"]
+
+    steady = Table(title=f"Steady state: DUFM K={K}, n={N_PER}, L={L}, MSE ReLU (device: {jax.devices()[0].platform}, "
+                         f"{len(jax.devices())} devices)")
+    for c in ["width", "seeds", "lanes batched as", "run-steps/s", "GFLOP/s", "% of matmul peak"]:
+        steady.add_column(c, justify="right")
+    numbers: dict = {"peak_gflops": peak, "peak_size": peak_size, "steady": [], "end_to_end": {}}
+    rows = [(30, 1, None, "one lane"), (30, seeds, 1, "1 device, lax.map of pairs"),
+            (30, seeds, None, f"{len(jax.devices())} devices, sharded vmap"), (256, 1, None, "one lane")]
+    for width, s, devices, how in rows:
+        steps = args.steps if width <= 64 else max(args.steps // 20, 50)
+        rate = engine_rate_in_process(width, s, steps, devices)
+        gf = rate * step_flops(K, N_PER, [width] * L) / 1e9
+        steady.add_row(str(width), str(s), how, f"{rate:,.0f}", f"{gf:.1f}", f"{100 * gf / peak:.0f}%")
+        numbers["steady"].append({"width": width, "seeds": s, "batched": how, "run_steps_per_s": rate,
+                                  "gflops": gf, "fraction_of_peak": gf / peak})
+    con.print(steady)
+    con.print(f"matmul peak: {peak:.1f} GFLOP/s (jitted float32 {peak_size}^2, best of sizes 512-3072)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = str(Path(tmp) / "jax-cache")
+        cold = end_to_end(total, cache, str(Path(tmp) / "a"))
+        warm = end_to_end(total, cache, str(Path(tmp) / "b"))
+        fixed = end_to_end(500, cache, str(Path(tmp) / "c"))
+        fixed_again = end_to_end(500, cache, str(Path(tmp) / "d"))
+    fixed = min(fixed, fixed_again)
+    e_rate, e_kind = eager_rate(spec["width"], args.eager_steps)
+    if args.full_eager:
+        t = time.perf_counter()
+        for _ in range(seeds):
+            eager_rate(spec["width"], total)
+        eager_total, how = time.perf_counter() - t, "measured"
+    else:
+        eager_total, how = seeds * total / e_rate, f"{e_rate:,.0f} steps/s x {seeds} x {total:,} steps"
+    e2e = Table(title=f"End to end: deepcollapse train benchmarks/speed.yaml ({seeds} seeds x {total:,} steps, "
+                      f"figure included), fresh process")
+    for c in ["", "seconds", f"{e_kind} loop / this"]:
+        e2e.add_column(c, justify="right")
+    e2e.add_row("first time (empty compilation cache)", f"{cold:.1f}", f"{eager_total / cold:.1f}x")
+    e2e.add_row("programs compiled before", f"{warm:.1f}", f"{eager_total / warm:.1f}x")
+    e2e.add_row("fixed cost (the same at 500 steps, compiled before)", f"{fixed:.1f}", "")
+    e2e.add_row(f"{e_kind} loop, 10 runs one after the other ({how})", f"{eager_total:.1f}", "1.0x")
+    con.print(e2e)
+    numbers["end_to_end"] = {"cold_s": cold, "warm_s": warm, "fixed_s": fixed, "eager_s": eager_total,
+                             "eager_kind": e_kind, "eager_how": how, "ratio_warm": eager_total / warm,
+                             "ratio_cold": eager_total / cold}
+    if args.json:
+        args.json.write_text(json.dumps(numbers, indent=2))
 
 
 if __name__ == "__main__":

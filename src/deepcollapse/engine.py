@@ -2,8 +2,9 @@
 
 A *lane* is one (config, seed) pair. Configs whose array shapes agree (`DUFMConfig.shape_key`) and
 that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: a `lax.scan` over
-`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU `lax.map` over vmapped
-pairs, see `Program._chunk_lanes`), then the layer metrics of every lane. `deepcollapse.train` runs
+`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU the lanes are split
+across the CPU devices, one per core, see `Program._chunk_lanes`), then the layer metrics of every
+lane. `deepcollapse.train` runs
 the chunks, checkpoints and writes the record; this module holds the numerics.
 
 With `cfg.data` set the same engine trains an MLP (no biases) on fixed data: H_1 = X is built once
@@ -31,7 +32,14 @@ from . import dufm, metrics, results
 from .config import DUFMConfig
 from .results import Lane
 
-LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU (see Program._chunk_lanes)
+LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU device (see Program._chunk_lanes)
+
+
+def lane_devices() -> list:
+    """The devices a program's lanes are split across: every CPU device (`jax_num_cpu_devices`, one
+    per core by default, set in `deepcollapse/__init__`), else the default device alone."""
+    devices = jax.devices()
+    return list(devices) if devices[0].platform == "cpu" else devices[:1]
 
 
 class LaneState(NamedTuple):
@@ -145,7 +153,11 @@ def dnc_verdict(params: dict, cfg: DUFMConfig) -> dict:
     The frame is the model's (`metrics.dnc_kind`); H_1 (free features, before any activation) is
     checked for rank only, and with fixed data (`cfg.data`) it is the data, reported but not judged.
     """
-    m = final_class_means(params, cfg)
+    return verdict_of_means(final_class_means(params, cfg), cfg)
+
+
+def verdict_of_means(m: dict, cfg: DUFMConfig) -> dict:
+    """`dnc_verdict` from a lane's class means of every layer (`final_class_means`' dict)."""
     means = {f"H{l}": m[f"H{l}"] for l in range(1, cfg.L + 1)} | {"Z": m[f"Z{cfg.L}"]}
     return metrics.dnc_verdict(means, metrics.dnc_kind(cfg.activation, cfg.loss), rtol=cfg.rank_rtol,
                                ignore=("H1",) if cfg.data is not None else ())
@@ -187,10 +199,24 @@ class Program:
             self.start = jax.tree.map(lambda a: jnp.asarray(a, self.dtype),
                                       {"H1": con.params["H1"], "W": tuple(con.params["W"])})
         self._init = jax.jit(jax.vmap(self._init_lane))
-        self._chunk = jax.jit(self._chunk_lanes)
+        devices = lane_devices()
+        P = len(self.lanes)
+        self._pad = (-P) % len(devices)  # padded lanes (copies of the last one) make P divisible
+        self._home = devices[0]
+        if len(devices) > 1 and P > 1:
+            mesh = jax.sharding.Mesh(np.array(devices), ("lanes",))
+            split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes"))
+            self._chunk = jax.jit(jax.vmap(self._chunk_lane), in_shardings=split, out_shardings=split)
+            self._split = split
+            self._hyper = jax.device_put(self._padded((self.lam_H, self.lam_W, self.lr)), split)
+        else:
+            self._pad, self._split = 0, None
+            self._chunk = jax.jit(self._chunk_lanes)
+            self._hyper = (self.lam_H, self.lam_W, self.lr)
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer = jax.jit(jax.vmap(self._layer_lane))
         self._weight = jax.jit(jax.vmap(self._weight_lane))
+        self._means = jax.jit(jax.vmap(self._means_lane))
 
     # ---- per-lane pure functions ------------------------------------------------------------------
     def _init_lane(self, key, scale, lr) -> LaneState:
@@ -213,19 +239,26 @@ class Program:
     def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
         """All lanes' chunks in one program.
 
-        On an accelerator every lane is one vmapped batch. On a CPU, XLA's batched matmuls of these
-        small shapes are slow beyond a batch of 2 (K=10, n=50, width 30: 7.0k run-steps/s for a
-        vmapped batch of 10, 11.3k for `lax.map` over batches of 2, 10.9k for one unbatched lane), so
-        lanes run as `lax.map` over vmapped pairs, and a single lane unbatched. Each lane's arithmetic
-        is the same either way (benchmarks/train_throughput.py measures it).
+        On an accelerator every lane is one vmapped batch. On a CPU with several devices the lane
+        axis is split across them instead (`__post_init__`: a vmap whose lane axis is sharded, one
+        share per core, no communication). On a CPU with one device lanes run as `lax.map` over
+        vmapped pairs: XLA's batched matmuls of these small shapes on two threads are slow beyond a
+        batch of 2. A single lane runs unbatched. docs/speed.md holds the measurements; each lane's
+        arithmetic is the same either way.
         """
         args = (state, lam_H, lam_W, lr)
         one = lambda a: self._chunk_lane(*a)  # noqa: E731
-        P = len(self.lanes)
+        P = jax.tree.leaves(args)[0].shape[0]
         if P == 1:
             return jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], args)))
         batch = LANE_BATCH_CPU if jax.default_backend() == "cpu" else P
         return jax.vmap(one)(args) if batch >= P else jax.lax.map(one, args, batch_size=batch)
+
+    def _padded(self, tree):
+        """`tree` with `self._pad` copies of its last lane appended (leading lane axis)."""
+        if not self._pad:
+            return tree
+        return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], self._pad, axis=0)]), tree)
 
     def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
         hyper = dufm.Hyper(lam_H, lam_W)
@@ -255,6 +288,10 @@ class Program:
         Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
+    def _means_lane(self, params) -> dict:
+        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
+        return metrics.layer_class_means(Hs, Zs, self.y, self.base.K)
+
     def _weight_lane(self, W) -> dict:
         return metrics.weight_summary(W, self.base.K, self.base.rank_rtol)
 
@@ -279,7 +316,12 @@ class Program:
         The metrics (`evaluate`) are a second compiled program: fused into the scan's program, XLA:CPU
         (jaxlib 0.10.2) deadlocked on vmapped SVDs after a while loop, and the split costs one dispatch.
         """
-        return jax.block_until_ready(self._chunk(state, self.lam_H, self.lam_W, self.lr))
+        if self._split is not None:
+            state = jax.device_put(self._padded(state), self._split)
+        out = self._chunk(state, *self._hyper)
+        if self._pad:
+            out = jax.tree.map(lambda x: x[: len(self.lanes)], out)
+        return jax.block_until_ready(out)
 
     def steps_of(self, n_logged: int) -> np.ndarray:
         """The step of each logged evaluation: 0, log_every, 2 log_every, ..."""
@@ -297,7 +339,10 @@ class Program:
 
     def summarize(self, res: "results.TrainResult", state: LaneState) -> list[dict]:
         """Per lane: hyper-parameters, final loss terms, divergence, references, found-DNC verdict."""
-        return [lane_summary(res, lane, self.configs[lane.config_index]) for lane in res.lanes]
+        means = self._means(jax.device_put(state.params, self._home))  # every lane in one program
+        means = {k: np.asarray(v) for k, v in means.items()}
+        return [lane_summary(res, lane, self.configs[lane.config_index], {k: v[lane.index] for k, v in means.items()})
+                for lane in res.lanes]
 
     def evaluate(self, state: LaneState) -> dict:
         """Loss terms, the metrics of every layer's features (H_l, Z_l: `metrics.layer_summary`) and
@@ -307,22 +352,24 @@ class Program:
         (jaxlib 0.10.2) deadlocked now and then (independent LAPACK calls run concurrently); a program
         per layer never did, and costs 3L dispatches per logged step.
         """
-        out, feats = self._terms(state.params, self.lam_H, self.lam_W)
+        params = jax.device_put(state.params, self._home)  # metrics on one device (see above)
+        out, feats = self._terms(params, self.lam_H, self.lam_W)
         for name, F in zip(self.layers, feats):
             for m, v in self._layer(F).items():
                 out[f"{name}/{m}"] = v
-        for l, W in enumerate(state.params["W"], start=1):
+        for l, W in enumerate(params["W"], start=1):
             for m, v in self._weight(W).items():
                 out[f"W{l}/{m}"] = v
         alive = np.asarray(state.alive)
         return {k: np.where(alive, np.asarray(v, self.dtype), np.nan) for k, v in out.items()}
 
 
-def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig) -> dict:
+def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig, means: dict | None = None) -> dict:
     """One lane's summary row: config index, seed, the lane's hyper-parameters, divergence, the final
     loss terms, the reference losses L_DNC / L_SRG or L_lowrank (`reference.reference_losses`, keys
     loss_dnc / loss_lowrank), the class-mean ranks and NC2 distances of every layer, found_dnc, and
-    the singular values of every layer's class means."""
+    the singular values of every layer's class means. `means`: the lane's `final_class_means` if
+    computed already (`Program.summarize` computes every lane's in one program)."""
     from .reference import summary_references
 
     p = lane.index
@@ -333,10 +380,10 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig) -> dic
            "loss": _num(last["loss"][p]), "fit": _num(last["fit"][p]), "reg": _num(last["reg"][p]),
            **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {}}
     if not diverged:
-        params = res.lane_params(p)
-        row.update(dnc_verdict(params, cfg))
-        row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist()
-                                  for k, M in final_class_means(params, cfg).items()}
+        if means is None:
+            means = final_class_means(res.lane_params(p), cfg)
+        row.update(verdict_of_means(means, cfg))
+        row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist() for k, M in means.items()}
     return row
 
 

@@ -60,14 +60,15 @@ def band(ax, x, values, label: str | None = None, color=None, spread: str = "std
     return line
 
 
-def save_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf into out_dir, each atomically
-    (`results.atomic_write`: a unique temporary name, then rename), close it, return the paths."""
+def save_figure(fig, out_dir: str | Path, stem: str, formats=("png", "pdf"), tight: bool = True) -> list[Path]:
+    """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf (the `formats`) into out_dir, each
+    atomically (`results.atomic_write`: a unique temporary name, then rename), close it, return the
+    paths. tight: crop to the drawn area (`bbox_inches="tight"`, one more layout pass)."""
     out_dir = Path(out_dir)
-    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
+    paths = [out_dir / f"{stem}.{f}" for f in formats]
     for path in paths:
         buf = io.BytesIO()
-        fig.savefig(buf, format=path.suffix[1:], dpi=150, bbox_inches="tight")
+        fig.savefig(buf, format=path.suffix[1:], dpi=150, bbox_inches="tight" if tight else None)
         atomic_write(path, buf.getvalue())
     plt.close(fig)
     return paths
@@ -81,12 +82,16 @@ def run_references(res: TrainResult) -> dict[str, float]:
     return reference_losses(cfg, n) if cfg.kind == "net" else reference_losses(cfg)
 
 
-def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> list[Path]:
-    """Write `<name>.png` and `<name>.pdf` for the lanes of the first config of `res` (any model).
+def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", formats=("png",)) -> list[Path]:
+    """Write `<name>.png` (and `<name>.pdf` if in `formats`) for the lanes of the first config of
+    `res` (any model).
 
     Panels: loss against the reference losses, DNC1 of every layer H_1..H_L over training, and the
     singular values of every layer's class means at the end (from the run's summary), normalised by
-    the largest. The title says when a panel shows fewer lanes than were run (diverged lanes).
+    the largest. The title says when a panel shows fewer lanes than were run (diverged lanes), and
+    when the run has not finished or not converged. The layout is fixed (no constrained layout, no
+    tight crop) and the labels are plain text: on the critical path of every `deepcollapse train`,
+    these cost more than the training of a small run (docs/speed.md).
     """
     out_dir = Path(out_dir)
     cfg = res.configs[0]
@@ -94,7 +99,9 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
     n_div = sum(1 for l in res.lanes if l.config_index == 0) - len(lanes)
     x_name = "epoch" if "epoch" in res.time_columns else "step"
     x = np.asarray(res.time_columns.get("epoch", res.steps))
-    fig, axes = pyplot().subplots(1, 3, figsize=(15, 4.2))
+    plt.rcParams["figure.constrained_layout.use"] = False
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.87, wspace=0.22)
     if lanes:
         loss = res.logs["loss"][:, lanes]
         band(axes[0], x, loss.T, "training loss", log=True)
@@ -110,7 +117,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
             band(axes[1], x[ok], v[ok].T, f"layer {l}", log=True)
         axes[1].set_yscale("log")
         axes[1].set_xlabel(x_name)
-        axes[1].set_ylabel(r"DNC1: tr$\Sigma_W$ / tr$\Sigma_B$")
+        axes[1].set_ylabel("DNC1: tr Σ_W / tr Σ_B")
         axes[1].legend()
         rows = [res.summary[p] for p in lanes]
         keys = [f"H{l}" for l in range(1, cfg.L + 1)] + [f"Z{cfg.L}"]
@@ -121,10 +128,10 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training") -> l
             band(axes[2], np.arange(1, S.shape[0] + 1), S.T, "Z (output)" if key == f"Z{cfg.L}" else key, log=True)
         axes[2].set_yscale("log")
         axes[2].set_xlabel("index")
-        axes[2].set_ylabel(r"$s_j / s_1$ of class means")
+        axes[2].set_ylabel("s_j / s_1 of class means")
         axes[2].legend()
     fig.suptitle(run_title(res, len(lanes), n_div))
-    return save_figure(fig, out_dir, name)
+    return save_figure(fig, out_dir, name, formats, tight=False)
 
 
 def run_title(res: TrainResult, shown: int, n_div: int) -> str:
@@ -140,4 +147,9 @@ def run_title(res: TrainResult, shown: int, n_div: int) -> str:
         title += f" ({n_div} diverged, not shown)"
     if not res.complete:
         title += " -- NOT FINISHED"
+    else:
+        rows = [r for r in res.summary if r.get("config", 0) == 0 and not r.get("diverged")]
+        unconverged = sum(1 for r in rows if r.get("converged") is False)
+        if unconverged:
+            title += f" -- {unconverged}/{len(rows)} seeds NOT CONVERGED"
     return title

@@ -272,22 +272,24 @@ class TrainResult:
         import pandas as pd
 
         T, P = len(self.steps), len(self.lanes)
-        frames = []
-        for key, arr in self.logs.items():
-            layer, metric = key.split("/") if "/" in key else ("", key)
-            frame = {"step": np.repeat(self.steps, P)}
-            for name, col in self.time_columns.items():
-                frame[name] = np.repeat(np.asarray(col), P)
-            frame.update(lane=np.tile(np.arange(P), T), layer=layer, metric=metric,
-                         value=np.asarray(arr, np.float64).reshape(-1))
-            frames.append(pd.DataFrame(frame))
-        df = pd.concat(frames, ignore_index=True)
-        lane_info = pd.DataFrame([
-            {"lane": l.index, "seed": l.seed, "config": l.config_index,
-             **self.configs[l.config_index].lane_columns(), "run_id": self.configs[l.config_index].run_id()}
-            for l in self.lanes
-        ])
-        return df.merge(lane_info, on="lane").sort_values(["lane", "step", "layer", "metric"], ignore_index=True)
+        names = [tuple(k.split("/")) if "/" in k else ("", k) for k in self.logs]
+        order = sorted(range(len(names)), key=lambda i: names[i])  # rows: lane, step, layer, metric
+        values = np.stack([np.asarray(v, np.float64).reshape(T, P) for v in self.logs.values()])
+        M = len(order)
+        pick = np.tile(np.asarray(order), P * T)  # the key of every row
+        lane = np.repeat(np.arange(P), T * M)
+        t = np.tile(np.repeat(np.arange(T), M), P)
+        frame = {"step": np.asarray(self.steps)[t]}
+        for name, col in self.time_columns.items():
+            frame[name] = np.asarray(col)[t]
+        frame.update(lane=lane, layer=np.array([names[i][0] for i in order], object)[np.tile(np.arange(M), P * T)],
+                     metric=np.array([names[i][1] for i in order], object)[np.tile(np.arange(M), P * T)],
+                     value=values[pick, t, lane])
+        info = [{"seed": l.seed, "config": l.config_index, **self.configs[l.config_index].lane_columns(),
+                 "run_id": self.configs[l.config_index].run_id()} for l in self.lanes]
+        for col in info[0] if info else ():
+            frame[col] = pd.Series([row[col] for row in info]).to_numpy()[lane]
+        return pd.DataFrame(frame)
 
     def flat_params(self) -> dict[str, np.ndarray]:
         """params.npz's arrays: `lane<p>/<name>` per lane."""

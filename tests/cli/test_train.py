@@ -24,7 +24,7 @@ def _write(tmp_path, d):
 
 def test_train_json_end_to_end(tmp_path):
     cfg = _write(tmp_path, TINY)
-    r = runner.invoke(app, ["train", str(cfg), "--out", str(tmp_path / "runs"), "--json", "--set", "lr=0.2"])
+    r = runner.invoke(app, ["train", str(cfg), "--out", str(tmp_path / "runs"), "--json", "--set", "lr=0.2", "--pdf"])
     assert r.exit_code == 0, r.output
     obj = json.loads(r.stdout.strip().splitlines()[-1])
     assert len(obj["seeds"]) == 2

@@ -29,7 +29,7 @@ def _progress(console: Console):
     )
 
 
-def run_training(cfg, out: Path, console: Console, plot: bool = True):
+def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool = False):
     """Train with a progress bar, write the results folder (and plots), return the TrainResult.
 
     A run that cannot fit the machine, or whose data is missing or damaged, ends with one message
@@ -57,7 +57,7 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True):
     if plot:
         from ..plots import plot_run
 
-        plot_run(res, res.run_dir)
+        plot_run(res, res.run_dir, formats=("png", "pdf") if pdf else ("png",))
     return res
 
 
@@ -98,7 +98,8 @@ def train(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="override a field: key=value (repeatable)"),
     out: Path = typer.Option(Path("runs"), "--out", help="results root; the run goes to OUT/<run id>/"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
-    plot: bool = typer.Option(True, "--plot/--no-plot", help="write the training figures"),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="write the training figure (training.png)"),
+    pdf: bool = typer.Option(False, "--pdf", help="also write training.pdf"),
 ):
     """Train a DUFM (every seed in one compiled program) or a network from a YAML config; resumes a
     stopped run and reads a finished one back."""
@@ -113,7 +114,7 @@ def train(
     except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
         fail(validation_message(e))
     console = Console(stderr=as_json, width=max(100, Console().width))
-    res = run_training(cfg, out, console, plot)
+    res = run_training(cfg, out, console, plot, pdf)
     if as_json:
         print(dumps(summary_json(res)))
     else:

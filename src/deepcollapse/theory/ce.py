@@ -28,10 +28,16 @@ import math
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
 
 from deepcollapse.theory.constructions import Construction
-from deepcollapse.theory.factors import balanced_factors, ce_per_column, nonzero_singular_values, reduced_loss
+from deepcollapse.theory.factors import (
+    balanced_factors,
+    ce_per_column,
+    nonzero_singular_values,
+    reduced_loss,
+)
+
+from .roots import brentq
 
 # ---------------------------------------------------------------------------------------------------
 # Structures

@@ -12,7 +12,13 @@ from typing import Sequence
 
 import numpy as np
 
-from deepcollapse.theory.ce import _check_K, dnc_structure, optimal_scale, pair_structure, repeat_columns
+from deepcollapse.theory.ce import (
+    _check_K,
+    dnc_structure,
+    optimal_scale,
+    pair_structure,
+    repeat_columns,
+)
 
 
 def step_sizes(K: int, R: float, rho: float, n_maj: int) -> list[int]:

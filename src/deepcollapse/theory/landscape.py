@@ -53,12 +53,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from scipy.optimize import brentq
 
 from deepcollapse import dufm
 from deepcollapse.theory.ce import dnc_structure, pair_structure
 from deepcollapse.theory.factors import balanced_factors
 from deepcollapse.theory.hessian import DEFAULT_TOL, spectrum_summary
+
+from .roots import brentq
 
 STRUCTURES = ("dnc", "pairs")
 WHICH = ("small", "large")

@@ -24,10 +24,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
 
 from deepcollapse.dufm import per_layer
 from deepcollapse.theory.constructions import Construction
+
+from .roots import brentq
 
 
 def lam_layers(lam_W, L: int) -> np.ndarray:

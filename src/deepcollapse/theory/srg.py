@@ -43,8 +43,13 @@ from typing import Sequence
 import numpy as np
 
 from deepcollapse.theory.constructions import Construction
-from deepcollapse.theory.mse import (check_lam_H, check_widths, dnc_loss, lam_layers,
-                                     min_fit_plus_power)
+from deepcollapse.theory.mse import (
+    check_lam_H,
+    check_widths,
+    dnc_loss,
+    lam_layers,
+    min_fit_plus_power,
+)
 
 SRG_VARIANTS = ("spec", "balanced")
 TABLE_VARIANTS = SRG_VARIANTS + ("relaxed",)
