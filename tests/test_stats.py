@@ -1,11 +1,20 @@
 """Streamed class statistics equal the metrics computed on all features at once."""
 
+import itertools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deepcollapse import metrics
-from deepcollapse.stats import METRIC_KEYS, StreamStats, accumulate_rows, cdnv, collapse_metrics, stream_summary
+from deepcollapse.stats import (
+    METRIC_KEYS,
+    StreamStats,
+    accumulate_rows,
+    cdnv,
+    collapse_metrics,
+    stream_summary,
+)
 
 
 def _features(seed, d=6, K=4, sizes=(3, 5, 4, 6)):
@@ -62,7 +71,7 @@ def test_bad_shapes():
 
 def _stream(H, y, K, covariance, cuts=(0, 5, 6, 13, None)):
     st = StreamStats.zeros(H.shape[0], K, covariance=covariance)
-    for a, b in zip(cuts[:-1], cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         st = st.accumulate(jnp.asarray(H[:, a:b]), jnp.asarray(y[a:b]))
     return st
 
