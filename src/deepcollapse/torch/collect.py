@@ -155,10 +155,14 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
             if name == OUTPUT:
                 continue
             mod = modules[name]
-            if captures[name] == "input":
-                handles.append(mod.register_forward_pre_hook(in_hook(name)))
-            else:
-                handles.append(mod.register_forward_hook(out_hook(name)))
+            try:
+                if captures[name] == "input":
+                    handles.append(mod.register_forward_pre_hook(in_hook(name)))
+                else:
+                    handles.append(mod.register_forward_hook(out_hook(name)))
+            except (NotImplementedError, RuntimeError):  # torch.jit.ScriptModule
+                raise ValueError(f"layer {name!r}: a TorchScript module runs no Python hooks; only "
+                                 f"'{OUTPUT}' (the model's output) can be measured") from None
         model.eval()
         with torch.no_grad(), _progress(progress, total) as bar:
             task = bar.add_task("collect", total=total)
