@@ -211,23 +211,24 @@ def stream_summary(st: ClassStats, rtol: float = _RTOL, feature_dtype=jnp.float3
     }
 
 
-def cdnv(st: ClassStats) -> jax.Array:
-    """Class-distance normalised variance (Galanti, György, Hutter 2022, Def. 1), averaged over pairs:
-
-        CDNV = 2/(K(K-1)) sum_{k<l} (sigma_k^2 + sigma_l^2) / (2 ||mu_k - mu_l||^2),
-
-    sigma_k^2 = mean_{i in k} ||h_i - mu_k||^2 (1/n_k). 0 for collapsed features; nan when two class
-    means coincide or a class is empty.
-    """
+def cdnv_pairs(st: ClassStats) -> jax.Array:
+    """Pairwise class-distance normalised variances (Galanti, György, Hutter 2022, Def. 1), k < l in
+    np.triu_indices order:  (sigma_k^2 + sigma_l^2) / (2 ||mu_k - mu_l||^2),  sigma_k^2 =
+    mean_{i in k} ||h_i - mu_k||^2 (1/n_k). nan for a pair whose means coincide."""
     M, v = st.means, st.class_var
-    K = M.shape[1]
-    if K < 2:
-        return jnp.asarray(jnp.nan)
-    i, j = np.triu_indices(K, k=1)
+    i, j = np.triu_indices(M.shape[1], k=1)
     dist2 = jnp.sum((M[:, i] - M[:, j]) ** 2, axis=0)
     ok = dist2 > 0
-    pair = jnp.where(ok, (v[i] + v[j]) / (2 * jnp.where(ok, dist2, 1.0)), jnp.nan)
-    return jnp.mean(pair)
+    return jnp.where(ok, (v[i] + v[j]) / (2 * jnp.where(ok, dist2, 1.0)), jnp.nan)
+
+
+def cdnv(st: ClassStats) -> jax.Array:
+    """CDNV averaged over the K(K-1)/2 pairs of classes (`cdnv_pairs`; Galanti et al. 2022, the
+    accumulator library's `variability_cdnv`). 0 for collapsed features; nan when two class means
+    coincide or a class is empty."""
+    if st.means.shape[1] < 2:
+        return jnp.asarray(jnp.nan)
+    return jnp.mean(cdnv_pairs(st))
 
 
 def feature_singular_values(st: ClassStats) -> jax.Array:
