@@ -140,3 +140,30 @@ def test_accumulate_rows_equals_columns():
                 assert b is None
             else:
                 np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_stream_batches_of_any_framework_equal_all_at_once():
+    """Feature batches as rows from any framework (here NumPy and JAX) give the all-at-once metrics;
+    covariance='auto' keeps Q for small layers; bad batches are refused."""
+    from deepcollapse.stats import stream_batches
+
+    H, y = _features(4)
+    G = np.maximum(H[:2] - 1.0, 0.0)
+    K = 4
+    batches = [({"h": H[:, a:b].T, "g": jnp.asarray(G[:, a:b].T)}, y[a:b]) for a, b in ((0, 9), (9, None))]
+    ms = stream_batches(batches, K)
+    assert list(ms.layers) == ["h", "g"] and ms.info["N"] == y.size
+    assert ms.info["covariance"] == {"h": True, "g": True}
+    got = ms.metrics()
+    for name, F in (("h", H), ("g", G)):
+        want = metrics.layer_summary(F, y, K)
+        np.testing.assert_allclose(got[name]["nc1"], want["nc1"], rtol=1e-9)
+        np.testing.assert_allclose(got[name]["dnc1"], want["nc1_trace"], rtol=1e-9)
+    lean = stream_batches(batches, K, covariance=False)
+    assert lean.layers["h"].second_moment is None
+    with pytest.raises(ValueError, match="every batch must hold"):
+        stream_batches([({"h": H[:, :3].T}, y[:3]), ({"x": H[:, 3:6].T}, y[3:6])], K)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        stream_batches([({"h": H[:, :3].T}, np.array([0, 1, 4]))], K)
+    with pytest.raises(ValueError, match="no batches"):
+        stream_batches([], K)

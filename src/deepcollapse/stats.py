@@ -334,3 +334,56 @@ class ModelStats:
                 rows.append({"layer": name, "depth": depth, "dim": d, "metric": key,
                              "value": float(m[key]), "rank_rtol": rtol, "N": n})
         return pd.DataFrame(rows)
+
+
+#: covariance="auto" keeps the d x d second moment (hence NC1 and the feature ranks) for layers of
+#: at most this many features (2048^2 float64 = 32 MiB), and only the O(dK) trace statistics above.
+MAX_AUTO_COV_DIM = 2048
+
+
+def stream_batches(batches, num_classes: int, covariance="auto", classifier: tuple | None = None) -> ModelStats:
+    """`ModelStats` of a stream of labelled feature batches, from any framework.
+
+    batches: an iterable of (features, labels): features a dict {layer name: B x d array} (rows =
+    samples; NumPy, JAX, or anything `np.asarray` takes), the same names in every batch, in depth
+    order; labels (B,) class indices 0..num_classes-1. covariance: True, False or "auto" (the second
+    moment of layers with d <= MAX_AUTO_COV_DIM). One jitted accumulation per batch
+    (`accumulate_rows`); memory independent of the number of samples. This is the loop behind
+    `deepcollapse.torch.collect`; a Flax model's intermediates go in the same way.
+    """
+    if covariance not in (True, False, "auto"):
+        raise ValueError(f"covariance must be True, False or 'auto', got {covariance!r}")
+    K = int(num_classes)
+    names, stats, dtype, batches_seen = None, None, np.float32, 0
+    for feats, y in batches:
+        y = np.asarray(y)
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"labels must be a 1-D integer array (class indices), got dtype {y.dtype}, shape {y.shape}")
+        if y.size and (y.min() < 0 or y.max() >= K):
+            raise ValueError(f"labels must lie in 0..{K - 1} (num_classes={K}), got {int(y.min())}..{int(y.max())}")
+        if names is None:
+            names = list(feats)
+        elif list(feats) != names:
+            raise ValueError(f"every batch must hold the layers {names}, got {list(feats)}")
+        arrs = tuple(np.asarray(feats[n]) for n in names)
+        for n, f in zip(names, arrs):
+            if f.ndim != 2 or f.shape[0] != y.shape[0]:
+                raise ValueError(f"layer {n!r}: features must be B x d with B = {y.shape[0]} labels, got shape {f.shape}")
+        if stats is None:
+            keep = [covariance is True or (covariance == "auto" and f.shape[1] <= MAX_AUTO_COV_DIM) for f in arrs]
+            stats = tuple(StreamStats.zeros(f.shape[1], K, covariance=c) for f, c in zip(arrs, keep))
+            if any(f.dtype == np.float64 for f in arrs):
+                dtype = np.float64
+        else:
+            for n, f, st in zip(names, arrs, stats):
+                if f.shape[1] != st.dim:
+                    raise ValueError(f"layer {n!r} changed its feature dimension from {st.dim} to {f.shape[1]} "
+                                     "(inputs of different sizes? average pooling fixes it)")
+        stats = accumulate_rows(stats, arrs, y.astype(np.int32))
+        batches_seen += 1
+    if stats is None:
+        raise ValueError("no batches: nothing to measure")
+    layers = dict(zip(names, stats))
+    N = int(np.sum(np.asarray(stats[0].counts)))
+    info = {"batches": batches_seen, "N": N, "covariance": {n: st.second_moment is not None for n, st in layers.items()}}
+    return ModelStats(layers=layers, num_classes=K, feature_dtype=dtype, classifier=classifier, info=info)

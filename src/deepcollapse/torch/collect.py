@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepcollapse.stats import ModelStats, StreamStats, accumulate_rows
+from deepcollapse.stats import ModelStats, stream_batches
 
 from .layers import OUTPUT, find_modules
 from .pools import pool_features
 
-#: covariance="auto" keeps the d x d second moment (hence NC1 and the feature ranks) for layers of
-#: at most this many features (2048^2 float64 = 32 MiB), and only the O(dK) trace statistics above.
-MAX_AUTO_COV_DIM = 2048
 CAPTURES = ("output", "input")
 
 
@@ -53,13 +50,9 @@ def _split_batch(batch):
     return batch[0], batch[1]
 
 
-def _labels(y, K: int) -> np.ndarray:
-    y = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D integer tensor (class indices), got dtype {y.dtype}, shape {y.shape}")
-    if y.size and (y.min() < 0 or y.max() >= K):
-        raise ValueError(f"labels must lie in 0..{K - 1} (num_classes={K}), got {int(y.min())}..{int(y.max())}")
-    return y.astype(np.int32)
+def _labels(y) -> np.ndarray:
+    """Labels as a NumPy array (checked by `stats.stream_batches`)."""
+    return np.asarray(y.cpu() if hasattr(y, "cpu") else y)
 
 
 def _progress(enabled: bool, total):
@@ -94,7 +87,8 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
                  model's first parameter (CPU for a model without parameters).
     max_batches: stop after this many batches (None: the whole loader).
     covariance:  keep the d x d second moment (needed for NC1 = tr(Sigma_W Sigma_B^+)/K and the
-                 feature ranks): True, False, or "auto" (layers of at most MAX_AUTO_COV_DIM features).
+                 feature ranks): True, False, or "auto" (layers of at most
+                 `stats.MAX_AUTO_COV_DIM` = 2048 features).
     classifier:  the name of the linear layer that reads the last features (e.g. "fc"): its input is
                  collected too, as layer "<classifier>:input", and NC3 is measured there against its
                  weight (K x d).
@@ -147,9 +141,25 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
     total = None
     if hasattr(loader, "__len__"):
         total = len(loader) if max_batches is None else min(len(loader), max_batches)
-    stats = None
-    feature_dtype = np.float32
-    batches = 0
+
+    def feature_batches(bar, task):
+        for b, batch in enumerate(loader):
+            if max_batches is not None and b >= max_batches:
+                return
+            x, y = _split_batch(batch)
+            y = _labels(y)
+            captured.clear()
+            if isinstance(x, torch.Tensor):
+                x = x.to(device)
+            out = model(x)
+            if OUTPUT in modules:
+                captured[OUTPUT] = _host_copy(out, pool)
+            missing = [n for n in layer_names if n not in captured]
+            if missing:
+                raise ValueError(f"layers {missing} did not run in the model's forward pass")
+            yield {n: captured[n] for n in layer_names}, y
+            bar.advance(task)
+
     try:
         for name in layer_names:
             if name == OUTPUT:
@@ -166,49 +176,13 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
         model.eval()
         with torch.no_grad(), _progress(progress, total) as bar:
             task = bar.add_task("collect", total=total)
-            for batch in loader:
-                if max_batches is not None and batches >= max_batches:
-                    break
-                x, y = _split_batch(batch)
-                y = _labels(y, K)
-                captured.clear()
-                if isinstance(x, torch.Tensor):
-                    x = x.to(device)
-                out = model(x)
-                if OUTPUT in modules:
-                    captured[OUTPUT] = _host_copy(out, pool)
-                missing = [n for n in layer_names if n not in captured]
-                if missing:
-                    raise ValueError(f"layers {missing} did not run in the model's forward pass")
-                feats = tuple(captured[n] for n in layer_names)
-                for n, f in zip(layer_names, feats):
-                    if f.shape[0] != y.shape[0]:
-                        raise ValueError(f"layer {n!r} gave {f.shape[0]} feature rows for {y.shape[0]} labels")
-                if stats is None:
-                    dims = [f.shape[1] for f in feats]
-                    keep = [covariance is True or (covariance == "auto" and d <= MAX_AUTO_COV_DIM) for d in dims]
-                    stats = tuple(StreamStats.zeros(d, K, covariance=c) for d, c in zip(dims, keep))
-                    if any(f.dtype == np.float64 for f in feats):
-                        feature_dtype = np.float64
-                else:
-                    for n, f, s in zip(layer_names, feats, stats):
-                        if f.shape[1] != s.dim:
-                            raise ValueError(f"layer {n!r} changed its feature dimension from {s.dim} to "
-                                             f"{f.shape[1]} (inputs of different sizes? pool='avg' fixes it)")
-                stats = accumulate_rows(stats, feats, y)
-                batches += 1
-                bar.advance(task)
+            cls = None if W is None else (f"{classifier}:input", W)
+            stats = stream_batches(feature_batches(bar, task), K, covariance, cls)
     finally:
         for h in handles:
             h.remove()
         for m, flag in modes.items():
             m.train(flag)
-    if stats is None:
-        raise ValueError("the loader yielded no batches")
-    layer_stats = dict(zip(layer_names, stats))
-    N = int(np.sum(np.asarray(stats[0].counts)))
-    info = {"batches": batches, "N": N, "capture": dict(captures),
-            "pool": pool if isinstance(pool, str) else getattr(pool, "__name__", "callable"),
-            "covariance": {n: s.second_moment is not None for n, s in layer_stats.items()}}
-    cls = None if W is None else (f"{classifier}:input", W)
-    return ModelStats(layers=layer_stats, num_classes=K, feature_dtype=feature_dtype, classifier=cls, info=info)
+    stats.info.update({"capture": dict(captures),
+                       "pool": pool if isinstance(pool, str) else getattr(pool, "__name__", "callable")})
+    return stats
