@@ -150,3 +150,21 @@ def test_nc3_against_the_classifier_and_covariance_switch():
     assert set(table["layer"]) == {"3", "4:input"} and (table["N"] == x.shape[0]).all()
     with pytest.raises(ValueError, match="K x d weight"):
         collect(model, _loader(x, y), ["3"], K, classifier="3", progress=False)
+
+
+def test_a_module_that_runs_twice_per_forward_is_refused():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 5).double()
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.lin(self.act(x)))
+
+    model = Twice()
+    x, y = _data()
+    with pytest.raises(ValueError, match="'act' ran more than once"):
+        collect(model, _loader(x, y), ["act"], K, progress=False)
+    st = collect(model, _loader(x, y), ["lin"], K, progress=False)
+    assert int(np.sum(st.layers["lin"].counts)) == x.shape[0]

@@ -125,16 +125,22 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
     captured: dict = {}
     handles = []
 
+    def store(name, t):
+        if name in captured:
+            raise ValueError(f"layer {name!r} ran more than once in one forward pass (a module reused, e.g. "
+                             "a shared ReLU); collect a module that runs once, e.g. its parent block")
+        captured[name] = _host_copy(t, pool)
+
     def out_hook(name):
         def hook(module, args, output):
-            captured[name] = _host_copy(output, pool)
+            store(name, output)
         return hook
 
     def in_hook(name):
         def hook(module, args):
             if not args:
                 raise ValueError(f"layer {name!r} got no positional input to capture")
-            captured[name] = _host_copy(args[0], pool)
+            store(name, args[0])
         return hook
 
     modes = {m: m.training for m in model.modules()}
