@@ -148,6 +148,8 @@ def test_nc3_against_the_classifier_and_covariance_switch():
     np.testing.assert_allclose(st.layers["3"].class_sums, st.layers["4:input"].class_sums, rtol=1e-13)
     table = st.table()
     assert set(table["layer"]) == {"3", "4:input"} and (table["N"] == x.shape[0]).all()
+    st = collect(model, _loader(x, y), ["3", "output"], K, classifier="4", progress=False)
+    assert list(st.layers) == ["3", "4:input", "output"]
     with pytest.raises(ValueError, match="K x d weight"):
         collect(model, _loader(x, y), ["3"], K, classifier="3", progress=False)
 

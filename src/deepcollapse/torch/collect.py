@@ -114,8 +114,9 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
                              f"(K = {K}), got weight of shape {tuple(getattr(weight, 'shape', ()))}")
         W = weight.detach().to("cpu", torch.float64).numpy().copy()
         key = f"{classifier}:input"
-        if key not in modules:
-            layer_names.append(key)
+        if key not in modules:  # in depth order: just before the model's output, if that is measured
+            at = layer_names.index(OUTPUT) if OUTPUT in layer_names else len(layer_names)
+            layer_names.insert(at, key)
             modules[key] = head
             captures[key] = "input"
     if device is None:
