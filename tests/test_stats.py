@@ -1,11 +1,20 @@
 """Streamed class statistics equal the metrics computed on all features at once."""
 
+import itertools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deepcollapse import metrics
-from deepcollapse.stats import StreamStats, stream_summary
+from deepcollapse.stats import (
+    METRIC_KEYS,
+    StreamStats,
+    accumulate_rows,
+    cdnv,
+    collapse_metrics,
+    stream_summary,
+)
 
 
 def _features(seed, d=6, K=4, sizes=(3, 5, 4, 6)):
@@ -19,7 +28,7 @@ def _features(seed, d=6, K=4, sizes=(3, 5, 4, 6)):
 def test_streamed_summary_equals_all_at_once(seed):
     H, y = _features(seed)
     d, K = H.shape[0], 4
-    st = StreamStats.zeros(d, K)
+    st = StreamStats.zeros(d, K, covariance=True)
     for sl in (slice(0, 5), slice(5, 6), slice(6, 13), slice(13, None)):
         st = st.accumulate(jnp.asarray(H[:, sl]), jnp.asarray(y[sl]))
     # a padded batch (labels -1) must change nothing
@@ -43,7 +52,7 @@ def test_collapsed_features_give_zero_within_variation():
     K, n = 3, 4
     y = np.repeat(np.arange(K), n)
     H = 2.0 * np.eye(K)[:, y]
-    st = StreamStats.zeros(K, K).accumulate(jnp.asarray(H[:, :5]), jnp.asarray(y[:5]))
+    st = StreamStats.zeros(K, K, covariance=True).accumulate(jnp.asarray(H[:, :5]), jnp.asarray(y[:5]))
     st = st.accumulate(jnp.asarray(H[:, 5:]), jnp.asarray(y[5:]))
     s = stream_summary(st.finalize(), feature_dtype=jnp.float64)
     assert abs(float(s["tcv"])) < 1e-12 and abs(float(s["nc1"])) < 1e-12
@@ -58,3 +67,103 @@ def test_bad_shapes():
         st.accumulate(jnp.zeros((4, 5)), jnp.zeros(5, jnp.int32))
     with pytest.raises(ValueError, match="one label per column"):
         st.accumulate(jnp.zeros((3, 5)), jnp.zeros(4, jnp.int32))
+
+
+def _stream(H, y, K, covariance, cuts=(0, 5, 6, 13, None)):
+    st = StreamStats.zeros(H.shape[0], K, covariance=covariance)
+    for a, b in itertools.pairwise(cuts):
+        st = st.accumulate(jnp.asarray(H[:, a:b]), jnp.asarray(y[a:b]))
+    return st
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_without_covariance_the_trace_metrics_agree_and_nc1_is_nan(seed):
+    """Without the d x d second moment every trace quantity equals the full statistics' (and the
+    all-at-once metrics), NC1 and the feature ranks are nan, and no d x d array is held."""
+    H, y = _features(seed)
+    K = 4
+    full = collapse_metrics(_stream(H, y, K, True).finalize(), feature_dtype=jnp.float64)
+    st = _stream(H, y, K, False)
+    assert st.second_moment is None
+    fin = st.finalize()
+    assert fin.sigma_W is None
+    lean = collapse_metrics(fin, feature_dtype=jnp.float64)
+    for k in ("dnc1", "nc1_cdnv", "tcv", "tcv_norm", "nc2_etf", "nc2_orth", "rank_means", "rank_centred_means"):
+        np.testing.assert_allclose(lean[k], full[k], rtol=1e-11, err_msg=k)
+    for k in ("nc1", "nc1_sum", "rank_features", "dist_rank_K"):
+        assert np.isnan(float(lean[k])), k
+    Hj, yj = jnp.asarray(H), jnp.asarray(y)
+    np.testing.assert_allclose(full["dnc1"], metrics.nc1_trace_ratio(Hj, yj, K), rtol=1e-10)
+    np.testing.assert_allclose(full["nc1"], metrics.nc1(Hj, yj, K), rtol=1e-9)
+    np.testing.assert_allclose(full["nc1_sum"], K * metrics.nc1(Hj, yj, K), rtol=1e-9)
+    # features' singular values and distance to rank K from Q = H H^T
+    s = np.linalg.svd(H, compute_uv=False)
+    np.testing.assert_allclose(full["feature_singular_values"], s, rtol=1e-9)
+    np.testing.assert_allclose(full["dist_rank_K"], np.sum(s[K:] ** 2) / np.sum(s**2), rtol=1e-9)
+    assert int(full["rank_features"]) == int(np.sum(s > 1e-3 * s[0]))
+
+
+def test_cdnv_closed_form():
+    """Two classes at +-a e_1 with per-class spread +-b e_2: sigma_k^2 = b^2, ||mu_1 - mu_2||^2 = 4a^2,
+    CDNV = (b^2 + b^2) / (2 * 4 a^2) = b^2 / (4 a^2)."""
+    a, b = 2.0, 0.5
+    H = np.array([[a, a, -a, -a], [b, -b, b, -b]])
+    y = np.array([0, 0, 1, 1])
+    st = StreamStats.zeros(2, 2).accumulate(jnp.asarray(H), jnp.asarray(y)).finalize()
+    np.testing.assert_allclose(st.class_var, [b**2, b**2], rtol=1e-14)
+    np.testing.assert_allclose(cdnv(st), b**2 / (4 * a**2), rtol=1e-14)
+
+
+def test_nc3_with_a_self_dual_classifier_is_zero_and_keys_complete():
+    H, y = _features(5)
+    K = 4
+    fin = _stream(H, y, K, False).finalize()
+    Mc = np.asarray(fin.means) - np.asarray(fin.means).mean(axis=1, keepdims=True)
+    m = collapse_metrics(fin, W=3.0 * Mc.T, feature_dtype=jnp.float64)
+    assert abs(float(m["nc3"])) < 1e-12
+    assert set(METRIC_KEYS) <= set(m)
+    assert np.isnan(float(collapse_metrics(fin)["nc3"]))
+
+
+def test_accumulate_rows_equals_columns():
+    """The jitted rows-layout accumulation of two layers equals `accumulate` on the transposes."""
+    H, y = _features(2)
+    G = np.tanh(H[:3])
+    K = 4
+    stats = (StreamStats.zeros(6, K, covariance=True), StreamStats.zeros(3, K))
+    for a, b in ((0, 7), (7, None)):
+        stats = accumulate_rows(stats, (jnp.asarray(H[:, a:b].T), jnp.asarray(G[:, a:b].T)), jnp.asarray(y[a:b]))
+    ref = (_stream(H, y, K, True, (0, None)), _stream(G, y, K, False, (0, None)))
+    for s, r in zip(stats, ref):
+        for a, b in zip(s, r):
+            if a is None:
+                assert b is None
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_stream_batches_of_any_framework_equal_all_at_once():
+    """Feature batches as rows from any framework (here NumPy and JAX) give the all-at-once metrics;
+    covariance='auto' keeps Q for small layers; bad batches are refused."""
+    from deepcollapse.stats import stream_batches
+
+    H, y = _features(4)
+    G = np.maximum(H[:2] - 1.0, 0.0)
+    K = 4
+    batches = [({"h": H[:, a:b].T, "g": jnp.asarray(G[:, a:b].T)}, y[a:b]) for a, b in ((0, 9), (9, None))]
+    ms = stream_batches(batches, K)
+    assert list(ms.layers) == ["h", "g"] and ms.info["N"] == y.size
+    assert ms.info["covariance"] == {"h": True, "g": True}
+    got = ms.metrics()
+    for name, F in (("h", H), ("g", G)):
+        want = metrics.layer_summary(F, y, K)
+        np.testing.assert_allclose(got[name]["nc1"], want["nc1"], rtol=1e-9)
+        np.testing.assert_allclose(got[name]["dnc1"], want["nc1_trace"], rtol=1e-9)
+    lean = stream_batches(batches, K, covariance=False)
+    assert lean.layers["h"].second_moment is None
+    with pytest.raises(ValueError, match="every batch must hold"):
+        stream_batches([({"h": H[:, :3].T}, y[:3]), ({"x": H[:, 3:6].T}, y[3:6])], K)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        stream_batches([({"h": H[:, :3].T}, np.array([0, 1, 4]))], K)
+    with pytest.raises(ValueError, match="no batches"):
+        stream_batches([], K)

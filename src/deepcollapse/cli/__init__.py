@@ -4,6 +4,7 @@
     deepcollapse theory ...                cli.theory
     deepcollapse sweep                     cli.sweep
     deepcollapse list | reproduce | report cli.experiments
+    deepcollapse measure                   cli.measure (a PyTorch model, layer by layer)
 
 Every command is registered the same way (`cli._app`); side effects (files, progress bars, tables)
 live here, the numerics elsewhere.
@@ -15,7 +16,7 @@ import importlib
 
 from ._app import app, expand_multi_values, main
 
-COMMAND_MODULES = ("train", "theory", "sweep", "experiments")
+COMMAND_MODULES = ("train", "theory", "sweep", "experiments", "measure")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -249,7 +249,7 @@ def evaluate(model: Net, graphdef, params, bstats, x: jax.Array, y: jax.Array, c
     N = int(x.shape[0])
     K = cfg.K
     dims = [W.shape[1] for W in model.head.weights()] + [W.shape[0] for W in model.head.weights()]
-    stats = tuple(StreamStats.zeros(d, K) for d in dims)
+    stats = tuple(StreamStats.zeros(d, K, covariance=True) for d in dims)
     fit_sum = jnp.zeros((), jnp.float64)
     correct = jnp.zeros((), jnp.int64)
     Be = min(cfg.eval_batch_size, N)
