@@ -361,6 +361,8 @@ class NetConfig(BaseModel):
     synthetic_noise: NonNegative = 0.5
 
     # backbone
+    backbone: Literal["resnet20", "mlp"] = Field("resnet20", description="ResNet-20, or a ReLU MLP on the pixels")
+    mlp_widths: tuple[Count, ...] = Field((256,), description="mlp backbone: hidden widths, the last is d_1")
     channels: tuple[Count, Count, Count] = Field((16, 32, 64), description="ResNet-20 stage widths c_1, c_2, c_3")
     shortcut: Literal["A", "B"] = "A"
     bn_momentum: Momentum = 0.9
@@ -486,8 +488,19 @@ class NetConfig(BaseModel):
         return self.run_id()
 
     def run_id(self) -> str:
-        """Content hash of every field that changes the numbers (placement fields left out)."""
-        return _hash(self.model_dump(mode="json", exclude=set(NET_PLACEMENT_FIELDS)))
+        """Content hash of every field that changes the numbers (placement fields left out; the
+        backbone fields, added later, left out for a ResNet so that older ids stay)."""
+        d = self.model_dump(mode="json", exclude=set(NET_PLACEMENT_FIELDS))
+        if self.backbone == "resnet20":
+            del d["backbone"], d["mlp_widths"]
+        return _hash(d)
+
+    @property
+    def backbone_name(self) -> str:
+        """The backbone as figures name it: "ResNet-20" (with its stage widths when reduced) or "MLP(256)"."""
+        if self.backbone == "mlp":
+            return f"MLP({'-'.join(map(str, self.mlp_widths))}) on pixels"
+        return "ResNet-20" + ("" if self.channels == (16, 32, 64) else f" {'-'.join(map(str, self.channels))}")
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

@@ -137,7 +137,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
 def run_title(res: TrainResult, shown: int, n_div: int) -> str:
     cfg = res.configs[0]
     if cfg.kind == "net":
-        title = (f"ResNet-20 + {cfg.L}-layer {cfg.activation} head on {cfg.dataset} "
+        title = (f"{cfg.backbone_name} + {cfg.L}-layer {cfg.activation} head on {cfg.dataset} "
                  f"(n={res.summary[0].get('n_per_class')}), {cfg.loss}, {cfg.reg} reg., lr={cfg.lr}, {shown} seeds")
     else:
         n = cfg.sizes[0] if cfg.class_sizes is None else "imb."

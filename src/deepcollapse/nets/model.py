@@ -1,4 +1,4 @@
-"""The real network of the experiments: ResNet-20 backbone -> features H_1 -> L-layer MLP head.
+"""The real network of the experiments: ResNet-20 (or pixel-MLP) backbone -> features H_1 -> L-layer MLP head.
 
 SPEC.md, "Real networks"; Súkeník et al. (2024), Sec. 5; Garrod & Keating, Sec. 5. `features` returns
 the head's features as columns, (Hs, Zs) with Hs = [H_1..H_L], Zs = [Z_1..Z_L] (Z_L = logits, K x B),
@@ -13,13 +13,14 @@ from flax import nnx
 
 from deepcollapse.config import NetConfig
 from .head import MLPHead
+from .mlp import PixelMLP
 from .resnet import ResNet20
 
 
 class Net(nnx.Module):
-    """ResNet-20 (`backbone`) + MLP head (`head`)."""
+    """ResNet-20 or a pixel MLP (`backbone`) + MLP head (`head`)."""
 
-    def __init__(self, backbone: ResNet20, head: MLPHead):
+    def __init__(self, backbone: ResNet20 | PixelMLP, head: MLPHead):
         if head.W[0].shape[1] != backbone.feature_dim:
             raise ValueError(f"head: W_1 must take the backbone's {backbone.feature_dim} features, "
                              f"got W_1 of shape {head.W[0].shape}")
@@ -35,11 +36,18 @@ class Net(nnx.Module):
         return self.features(x, train)[1][-1].T
 
 
-def build_net(cfg: NetConfig, in_channels: int, K: int, seed: int) -> Net:
-    """The network of `cfg` for inputs with `in_channels` channels and K classes, initialised from `seed`."""
+def build_net(cfg: NetConfig, in_shape, K: int, seed: int) -> Net:
+    """The network of `cfg` for K classes, initialised from `seed`. in_shape: the image shape (H, W, C),
+    or for a ResNet backbone just the number of input channels C."""
     rngs = nnx.Rngs(params=jax.random.PRNGKey(seed))
-    backbone = ResNet20(in_channels, channels=cfg.channels, shortcut=cfg.shortcut, bn_momentum=cfg.bn_momentum,
-                        rngs=rngs, dtype=jnp.float32)
+    if cfg.backbone == "mlp":
+        if isinstance(in_shape, int):
+            raise ValueError("the pixel-MLP backbone needs the image shape (H, W, C), got only the channels")
+        backbone = PixelMLP(in_shape, cfg.mlp_widths, rngs=rngs, dtype=jnp.float32)
+    else:
+        in_channels = in_shape if isinstance(in_shape, int) else int(in_shape[-1])
+        backbone = ResNet20(in_channels, channels=cfg.channels, shortcut=cfg.shortcut, bn_momentum=cfg.bn_momentum,
+                            rngs=rngs, dtype=jnp.float32)
     head = MLPHead(backbone.feature_dim, K, cfg.L, cfg.width, cfg.activation, cfg.head_init_scale, rngs=rngs,
                    dtype=jnp.float32)
     return Net(backbone, head)

@@ -191,7 +191,7 @@ def planned_memory(cfg: NetConfig, image: tuple[int, int, int], N: int, B: int |
     before a long run that the full size fits the accelerator's memory.
     """
     B = (cfg.batch_size or N) if B is None else B
-    model = build_net(cfg, image[-1], cfg.K, seed=0)
+    model = build_net(cfg, tuple(image), cfg.K, seed=0)
     graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
     tx = make_optimizer(cfg)
     spec = lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype)
@@ -292,9 +292,10 @@ def state_names(tree) -> list[str]:
             for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def model_from_params(cfg: NetConfig, flat: dict[str, np.ndarray], in_channels: int) -> Net:
-    """The network of one lane rebuilt from its final parameters (`TrainResult.lane_params`)."""
-    model = build_net(cfg, in_channels, cfg.K, seed=0)
+def model_from_params(cfg: NetConfig, flat: dict[str, np.ndarray], in_shape) -> Net:
+    """The network of one lane rebuilt from its final parameters (`TrainResult.lane_params`); in_shape
+    as for `build_net` (the image shape, or for a ResNet just its channels)."""
+    model = build_net(cfg, in_shape, cfg.K, seed=0)
     graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
     tree = {"params": params, "batch_stats": bstats}
     leaves, treedef = jax.tree.flatten(tree)
@@ -346,7 +347,7 @@ class NetEngine:
     def init(self):
         lanes = []
         for lane in self.lanes:
-            model = build_net(self.cfg, self.in_channels, self.cfg.K, lane.seed)
+            model = build_net(self.cfg, tuple(self.x.shape[1:]), self.cfg.K, lane.seed)
             self.graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
             lanes.append((params, bstats, self.tx.init(params)))
         P = len(self.lanes)
