@@ -163,6 +163,18 @@ def verdict_of_means(m: dict, cfg: DUFMConfig) -> dict:
                                ignore=("H1",) if cfg.data is not None else ())
 
 
+@functools.lru_cache(maxsize=64)
+def metric_programs(sizes: tuple[int, ...], K: int, rtol: float):
+    """The jitted, lane-vmapped metric programs of one class layout: (layer metrics of features
+    lanes x d x N: `metrics.layer_summary`; weight metrics of lanes x d_out x d_in:
+    `metrics.weight_summary`). Cached per layout, so every program of a sweep with the same classes
+    shares them and jit compiles each once per array shape."""
+    y = dufm.labels(sizes)
+    layer = jax.jit(jax.vmap(lambda F: metrics.layer_summary(F, y, K, rtol)))
+    weight = jax.jit(jax.vmap(lambda W: metrics.weight_summary(W, K, rtol)))
+    return layer, weight
+
+
 @dataclass
 class Program:
     """The compiled training program of a group of configs with equal shapes."""
@@ -214,8 +226,7 @@ class Program:
             self._chunk = jax.jit(self._chunk_lanes)
             self._hyper = (self.lam_H, self.lam_W, self.lr)
         self._terms = jax.jit(jax.vmap(self._terms_lane))
-        self._layer = jax.jit(jax.vmap(self._layer_lane))
-        self._weight = jax.jit(jax.vmap(self._weight_lane))
+        self._layer, self._weight = metric_programs(tuple(base.sizes), base.K, base.rank_rtol)
         self._means = jax.jit(jax.vmap(self._means_lane))
 
     # ---- per-lane pure functions ------------------------------------------------------------------
@@ -291,12 +302,6 @@ class Program:
     def _means_lane(self, params) -> dict:
         Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
         return metrics.layer_class_means(Hs, Zs, self.y, self.base.K)
-
-    def _weight_lane(self, W) -> dict:
-        return metrics.weight_summary(W, self.base.K, self.base.rank_rtol)
-
-    def _layer_lane(self, F) -> dict:
-        return metrics.layer_summary(F, self.y, self.base.K, self.base.rank_rtol)
 
     # ---- whole-program entry points ---------------------------------------------------------------
     def init(self) -> LaneState:
