@@ -167,3 +167,28 @@ def test_stream_batches_of_any_framework_equal_all_at_once():
         stream_batches([({"h": H[:, :3].T}, np.array([0, 1, 4]))], K)
     with pytest.raises(ValueError, match="no batches"):
         stream_batches([], K)
+
+
+@pytest.mark.parametrize("seed", [0, 6])
+def test_projected_second_moment_gives_the_exact_nc1(seed):
+    """A second pass that keeps only P^T Q P, P a basis of the class means' span (r <= K), gives the
+    NC1 of the full d x d statistics: every u_j of Sigma_B^+ lies in span(P)."""
+    from deepcollapse.stats import projection_basis
+
+    H, y = _features(seed, d=11)
+    K = 4
+    full = _stream(H, y, K, True).finalize()
+    P = projection_basis(_stream(H, y, K, False).finalize())
+    assert P.shape == (11, K)
+    np.testing.assert_allclose(P.T @ P, np.eye(K), atol=1e-12)
+    st = StreamStats.zeros(11, K, basis=P)
+    for a, b in ((0, 4), (4, None)):
+        st = st.accumulate(jnp.asarray(H[:, a:b]), jnp.asarray(y[a:b]))
+    assert st.second_moment.shape == (K, K)
+    proj = collapse_metrics(st.finalize(), feature_dtype=jnp.float64)
+    want = collapse_metrics(full, feature_dtype=jnp.float64)
+    np.testing.assert_allclose(proj["nc1"], want["nc1"], rtol=1e-10)
+    np.testing.assert_allclose(proj["dnc1"], want["dnc1"], rtol=1e-12)
+    assert np.isnan(float(proj["rank_features"]))
+    with pytest.raises(ValueError, match="basis must be d x r"):
+        StreamStats.zeros(5, K, basis=P)
