@@ -22,9 +22,13 @@ O(dK) without Q and O(d^2) with it; never O(N). Then
 The second moments cancel (Q - sum_k n_k mu_k mu_k^T), which is why they are float64. Everything
 that needs only traces and the class means (DNC1 trace ratio, CDNV, TCV, NC2, NC3, ranks and
 singular values of the class means) is available without Q; tr(Sigma_W Sigma_B^+) (NC1) and the
-singular values of the features themselves (rank, distance to rank K) need Q.
+singular values of the features themselves (rank, distance to rank K) need Q. NC1 alone also
+follows from P^T Q P (r x r) with P an orthonormal basis of the span of the class means, since
+Sigma_B^+ lives there: tr(Sigma_W Sigma_B^+) = tr((P^T Sigma_W P)(P^T Sigma_B P)^+) -- a second
+pass once the means are known (`projection_basis`, `StreamStats.zeros(..., basis=P)`).
 
-`stream_summary` returns the keys of `deepcollapse.metrics.layer_summary` (plus the class-mean
+`stream_batches` is the one streaming loop (labelled feature batches from any framework ->
+`ModelStats`, several layers at once). `stream_summary` returns the keys of `deepcollapse.metrics.layer_summary` (plus the class-mean
 singular values), the run summary of the project's networks; `collapse_metrics` returns every
 quantity under the README's names (`nc1`, `dnc1`, ...), what `deepcollapse measure` reports.
 """
