@@ -167,3 +167,66 @@ def test_stream_batches_of_any_framework_equal_all_at_once():
         stream_batches([({"h": H[:, :3].T}, np.array([0, 1, 4]))], K)
     with pytest.raises(ValueError, match="no batches"):
         stream_batches([], K)
+
+
+@pytest.mark.parametrize("seed", [0, 6])
+def test_projected_second_moment_gives_the_exact_nc1(seed):
+    """A second pass that keeps only P^T Q P, P a basis of the class means' span (r <= K), gives the
+    NC1 of the full d x d statistics: every u_j of Sigma_B^+ lies in span(P)."""
+    from deepcollapse.stats import projection_basis
+
+    H, y = _features(seed, d=11)
+    K = 4
+    full = _stream(H, y, K, True).finalize()
+    P = projection_basis(_stream(H, y, K, False).finalize())
+    assert P.shape == (11, K)
+    np.testing.assert_allclose(P.T @ P, np.eye(K), atol=1e-12)
+    st = StreamStats.zeros(11, K, basis=P)
+    for a, b in ((0, 4), (4, None)):
+        st = st.accumulate(jnp.asarray(H[:, a:b]), jnp.asarray(y[a:b]))
+    assert st.second_moment.shape == (K, K)
+    proj = collapse_metrics(st.finalize(), feature_dtype=jnp.float64)
+    want = collapse_metrics(full, feature_dtype=jnp.float64)
+    np.testing.assert_allclose(proj["nc1"], want["nc1"], rtol=1e-10)
+    np.testing.assert_allclose(proj["dnc1"], want["dnc1"], rtol=1e-12)
+    assert np.isnan(float(proj["rank_features"]))
+    with pytest.raises(ValueError, match="basis must be d x r"):
+        StreamStats.zeros(5, K, basis=P)
+
+
+@pytest.mark.slow
+def test_a_flax_model_streamed_through_stream_batches_equals_the_networks_own_metric_pass():
+    """One statistics type for every model: the project's Flax NNX network, its features fed batch by
+    batch to `stream_batches` as a user's Flax model would be, gives the numbers of `nets.train.evaluate`."""
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    from deepcollapse.nets import NetConfig, build_net, load_data
+    from deepcollapse.nets.train import evaluate, layer_names, make_eval_batch
+    from deepcollapse.stats import stream_batches
+
+    cfg = NetConfig(dataset="synthetic", synthetic_K=3, n_per_class=5, synthetic_shape=(8, 8, 1), channels=(4, 4, 8),
+                    L=2, width=6, batch_size=None, eval_batch_size=5)
+    ds = load_data(cfg)
+    model = build_net(cfg, 1, 3, seed=0)
+    graphdef, params, bstats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    x, y = jnp.asarray(ds.x), jnp.asarray(ds.y)
+    own = evaluate(model, graphdef, params, bstats, x, y, cfg, make_eval_batch(graphdef, cfg))["layers"]
+    names = layer_names(2)
+
+    import jax
+
+    @jax.jit
+    def features(xb):  # rows = samples, as a user's Flax model would return them
+        Hs, Zs = nnx.merge(graphdef, params, bstats).features(xb, train=False)
+        return [F.T for F in list(Hs) + list(Zs)]
+
+    def batches():
+        for s in range(0, len(ds), 5):
+            yield dict(zip(names, features(x[s:s + 5]))), ds.y[s:s + 5]
+
+    got = stream_batches(batches(), 3).metrics(cfg.rank_rtol)
+    for name in names:
+        for ours, theirs in (("nc1", "nc1"), ("dnc1", "nc1_trace"), ("tcv", "tcv"), ("nc2_etf", "nc2_etf")):
+            np.testing.assert_allclose(got[name][ours], own[name][theirs], rtol=1e-5, err_msg=f"{name} {ours}")
+        assert int(got[name]["rank_means"]) == int(own[name]["rank_means"])

@@ -170,3 +170,27 @@ def test_a_module_that_runs_twice_per_forward_is_refused():
         collect(model, _loader(x, y), ["act"], K, progress=False)
     st = collect(model, _loader(x, y), ["lin"], K, progress=False)
     assert int(np.sum(st.layers["lin"].counts)) == x.shape[0]
+
+
+def test_second_pass_gives_nc1_without_the_d_by_d_moment():
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU()).double()
+    x, y = _data(N=30, shape=(2, 4, 4))
+    full = collect(conv, _loader(x, y, 7), ["1"], K, pool="flatten", covariance=True, progress=False)
+    lean = collect(conv, _loader(x, y, 7), ["1"], K, pool="flatten", covariance=False, second_pass=True,
+                   progress=False)
+    assert lean.layers["1"].second_moment.shape == (K, K) and lean.info["covariance"] == {"1": "projected"}
+    a, b = full.metrics()["1"], lean.metrics()["1"]
+    np.testing.assert_allclose(b["nc1"], a["nc1"], rtol=1e-9)
+    np.testing.assert_allclose(b["nc1"], metrics.nc1(conv(x).detach().flatten(1).numpy().T, y.numpy(), K), rtol=1e-9)
+
+    class Noisy:  # a loader whose second pass sees other inputs (random augmentation)
+        def __init__(self):
+            self.g = torch.Generator().manual_seed(1)
+
+        def __iter__(self):
+            for xb, yb in _loader(x, y, 7):
+                yield xb + torch.randn(xb.shape, generator=self.g, dtype=xb.dtype), yb
+
+    with pytest.raises(ValueError, match="second pass"):
+        collect(conv, Noisy(), ["1"], K, pool="flatten", covariance=False, second_pass=True, progress=False)

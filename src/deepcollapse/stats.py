@@ -22,9 +22,13 @@ O(dK) without Q and O(d^2) with it; never O(N). Then
 The second moments cancel (Q - sum_k n_k mu_k mu_k^T), which is why they are float64. Everything
 that needs only traces and the class means (DNC1 trace ratio, CDNV, TCV, NC2, NC3, ranks and
 singular values of the class means) is available without Q; tr(Sigma_W Sigma_B^+) (NC1) and the
-singular values of the features themselves (rank, distance to rank K) need Q.
+singular values of the features themselves (rank, distance to rank K) need Q. NC1 alone also
+follows from P^T Q P (r x r) with P an orthonormal basis of the span of the class means, since
+Sigma_B^+ lives there: tr(Sigma_W Sigma_B^+) = tr((P^T Sigma_W P)(P^T Sigma_B P)^+) -- a second
+pass once the means are known (`projection_basis`, `StreamStats.zeros(..., basis=P)`).
 
-`stream_summary` returns the keys of `deepcollapse.metrics.layer_summary` (plus the class-mean
+`stream_batches` is the one streaming loop (labelled feature batches from any framework ->
+`ModelStats`, several layers at once). `stream_summary` returns the keys of `deepcollapse.metrics.layer_summary` (plus the class-mean
 singular values), the run summary of the project's networks; `collapse_metrics` returns every
 quantity under the README's names (`nc1`, `dnc1`, ...), what `deepcollapse measure` reports.
 """
@@ -56,8 +60,9 @@ class ClassStats(NamedTuple):
     tcv: jax.Array  # sum_k sum_i ||h_ki - mu_k||^2
     total_var: jax.Array  # sum_i ||h_i - mu_G||^2
     sq_norm: jax.Array  # sum_i ||h_i||^2 = ||H||_F^2
-    sigma_W: jax.Array | None  # d x d, or None
-    second_moment: jax.Array | None  # Q = H H^T, d x d, or None
+    sigma_W: jax.Array | None  # d x d (P^T Sigma_W P, r x r, with a basis P), or None
+    second_moment: jax.Array | None  # Q = H H^T, d x d (P^T Q P with a basis), or None
+    basis: jax.Array | None = None  # P, d x r orthonormal, when the second moment was projected
 
     @property
     def sigma_B(self) -> jax.Array:
@@ -80,15 +85,25 @@ class StreamStats(NamedTuple):
     class_sums: jax.Array  # d x K
     counts: jax.Array  # K
     class_sq_norms: jax.Array  # K, sum_{i in k} ||h_i||^2
-    second_moment: jax.Array | None  # d x d, or None
+    second_moment: jax.Array | None  # d x d, or P^T Q P (r x r) with a basis, or None
+    basis: jax.Array | None = None  # P, d x r with orthonormal columns, or None
 
     @staticmethod
-    def zeros(d: int, K: int, covariance: bool = False) -> StreamStats:
+    def zeros(d: int, K: int, covariance: bool = False, basis=None) -> StreamStats:
+        """Empty statistics of a layer of d features and K classes. covariance=True keeps the d x d
+        second moment; `basis` P (d x r, orthonormal columns) keeps only P^T Q P (r x r) instead: the
+        within-class scatter inside span(P), all that NC1 needs when span(P) holds the class means
+        (`projection_basis`; Papyan et al.'s Sigma_B^+ lives there)."""
         if d < 1 or K < 1:
             raise ValueError(f"d and K must be >= 1, got d={d}, K={K}")
         z = jnp.zeros
         Q = z((d, d), ACC_DTYPE) if covariance else None
-        return StreamStats(z((d, K), ACC_DTYPE), z((K,), ACC_DTYPE), z((K,), ACC_DTYPE), Q)
+        if basis is not None:
+            basis = jnp.asarray(basis, ACC_DTYPE)
+            if basis.ndim != 2 or basis.shape[0] != d:
+                raise ValueError(f"basis must be d x r with d={d}, got shape {basis.shape}")
+            Q = z((basis.shape[1], basis.shape[1]), ACC_DTYPE)
+        return StreamStats(z((d, K), ACC_DTYPE), z((K,), ACC_DTYPE), z((K,), ACC_DTYPE), Q, basis)
 
     @property
     def sq_norm(self) -> jax.Array:
@@ -113,13 +128,14 @@ class StreamStats(NamedTuple):
         Y = jax.nn.one_hot(y, K, dtype=ACC_DTYPE)  # B x K, zero rows for labels out of range
         Q = self.second_moment
         if Q is not None:
-            Fv = F * jnp.sum(Y, axis=1)[None, :]
-            Q = Q + Fv @ F.T
+            G = F if self.basis is None else self.basis.T @ F
+            Q = Q + (G * jnp.sum(Y, axis=1)[None, :]) @ G.T
         return StreamStats(
             self.class_sums + F @ Y,
             self.counts + jnp.sum(Y, axis=0),
             self.class_sq_norms + jnp.sum(F * F, axis=0) @ Y,
             Q,
+            self.basis,
         )
 
     def finalize(self) -> ClassStats:
@@ -136,9 +152,19 @@ class StreamStats(NamedTuple):
         Mc = M - mu_G[:, None]
         sigma_W = None
         if self.second_moment is not None:
-            sigma_W = (self.second_moment - (M * n[None, :]) @ M.T) / N
+            Mp = M if self.basis is None else self.basis.T @ M
+            sigma_W = (self.second_moment - (Mp * n[None, :]) @ Mp.T) / N
         return ClassStats(M, n, mu_G, within_k / n, tcv / N, jnp.sum(Mc**2) / K, tcv, total,
-                          self.sq_norm, sigma_W, self.second_moment)
+                          self.sq_norm, sigma_W, self.second_moment, self.basis)
+
+
+def projection_basis(st: ClassStats, rtol: float = 1e-10) -> jax.Array:
+    """Orthonormal basis P (d x r, r <= K) of the span of the class means (uncentred, so it also
+    holds every centred mean mu_k - mu_G): left singular vectors of M above rtol * s_1. With
+    `StreamStats.zeros(d, K, basis=P)` a second pass gets NC1 exactly in O(dK) memory."""
+    U, s, _ = jnp.linalg.svd(st.means, full_matrices=False)
+    r = max(int(jnp.sum(s > rtol * s[0])), 1)
+    return U[:, :r]
 
 
 @jax.jit
@@ -167,7 +193,8 @@ def nc1_from_stats(st: ClassStats, rtol: float | None = None, feature_dtype=jnp.
         rtol = float(np.sqrt(eps_tol))
     keep = (s > rtol * s[0]) & (jnp.arange(s.shape[0]) < K - 1)
     inv_s2 = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0) ** 2, 0.0)
-    value = jnp.sum(inv_s2 * jnp.einsum("ij,ik,kj->j", U, st.sigma_W, U))
+    V = U if st.basis is None else st.basis.T @ U  # u_j in the basis (u_j lies in span(P))
+    value = jnp.sum(inv_s2 * jnp.einsum("ij,ik,kj->j", V, st.sigma_W, V))
     defined = s[0] > eps_tol * jnp.linalg.norm(M)
     return jnp.where(defined, value, jnp.nan)
 
@@ -233,8 +260,8 @@ def cdnv(st: ClassStats) -> jax.Array:
 
 def feature_singular_values(st: ClassStats) -> jax.Array:
     """Singular values of the feature matrix H (d x N), descending: sqrt of the eigenvalues of
-    Q = H H^T (needs the second moment; empty without it)."""
-    if st.second_moment is None:
+    Q = H H^T (needs the full second moment; empty without it or with a projected one)."""
+    if st.second_moment is None or st.basis is not None:
         return jnp.zeros((0,), ACC_DTYPE)
     ev = jnp.linalg.eigvalsh(st.second_moment)[::-1]
     return jnp.sqrt(jnp.clip(ev, 0.0, None))
@@ -341,13 +368,16 @@ class ModelStats:
 MAX_AUTO_COV_DIM = 2048
 
 
-def stream_batches(batches, num_classes: int, covariance="auto", classifier: tuple | None = None) -> ModelStats:
+def stream_batches(batches, num_classes: int, covariance="auto", classifier: tuple | None = None,
+                   bases: dict | None = None) -> ModelStats:
     """`ModelStats` of a stream of labelled feature batches, from any framework.
 
     batches: an iterable of (features, labels): features a dict {layer name: B x d array} (rows =
     samples; NumPy, JAX, or anything `np.asarray` takes), the same names in every batch, in depth
     order; labels (B,) class indices 0..num_classes-1. covariance: True, False or "auto" (the second
-    moment of layers with d <= MAX_AUTO_COV_DIM). One jitted accumulation per batch
+    moment of layers with d <= MAX_AUTO_COV_DIM); bases: {layer: P} to keep P^T Q P for those
+    layers instead (`projection_basis`, the second pass of `deepcollapse.torch.collect`). One jitted
+    accumulation per batch
     (`accumulate_rows`); memory independent of the number of samples. This is the loop behind
     `deepcollapse.torch.collect`; a Flax model's intermediates go in the same way.
     """
@@ -371,7 +401,9 @@ def stream_batches(batches, num_classes: int, covariance="auto", classifier: tup
                 raise ValueError(f"layer {n!r}: features must be B x d with B = {y.shape[0]} labels, got shape {f.shape}")
         if stats is None:
             keep = [covariance is True or (covariance == "auto" and f.shape[1] <= MAX_AUTO_COV_DIM) for f in arrs]
-            stats = tuple(StreamStats.zeros(f.shape[1], K, covariance=c) for f, c in zip(arrs, keep))
+            bases = bases or {}
+            stats = tuple(StreamStats.zeros(f.shape[1], K, covariance=c and n not in bases, basis=bases.get(n))
+                          for n, f, c in zip(names, arrs, keep))
             if any(f.dtype == np.float64 for f in arrs):
                 dtype = np.float64
         else:
@@ -385,5 +417,7 @@ def stream_batches(batches, num_classes: int, covariance="auto", classifier: tup
         raise ValueError("no batches: nothing to measure")
     layers = dict(zip(names, stats))
     N = int(np.sum(np.asarray(stats[0].counts)))
-    info = {"batches": batches_seen, "N": N, "covariance": {n: st.second_moment is not None for n, st in layers.items()}}
+    info = {"batches": batches_seen, "N": N,
+            "covariance": {n: "projected" if st.basis is not None else st.second_moment is not None
+                           for n, st in layers.items()}}
     return ModelStats(layers=layers, num_classes=K, feature_dtype=dtype, classifier=classifier, info=info)

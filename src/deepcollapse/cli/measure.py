@@ -67,6 +67,7 @@ def measure_cmd(
     capture: str = typer.Option("output", "--capture", help="output or input of each layer"),
     pool: str = typer.Option("avg", "--pool", help="avg (mean over spatial axes) or flatten"),
     covariance: str = typer.Option("auto", "--covariance", help="auto, yes or no: keep the d x d second moment (NC1, feature ranks)"),
+    second_pass: bool = typer.Option(False, "--second-pass", help="NC1 of layers kept without the d x d moment, from a second pass (O(dK) memory)"),
     normalize: str = typer.Option("dataset", "--normalize", help="dataset (this split's mean/std), imagenet or none"),
     rtol: float = typer.Option(1e-3, "--rtol", help="relative tolerance of the numerical ranks"),
     data_root: Path = typer.Option(None, "--data-root", help="data folder (default $DEEPCOLLAPSE_DATA)"),
@@ -107,7 +108,7 @@ def measure_cmd(
             model = model.to(device)
         stats = collect(model, loader, names, K, capture=capture, pool=pool, device=device,
                         max_batches=max_batches, covariance=COVARIANCE[covariance], classifier=classifier,
-                        progress=progress and not as_json)
+                        second_pass=second_pass, progress=progress and not as_json)
     except (ValueError, TypeError, NotImplementedError, RuntimeError) as e:
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
     table = stats.table(rtol)
@@ -121,7 +122,7 @@ def measure_cmd(
               "data": {"name": data, "split": split, "n_per_class": n_per_class, "normalize": normalize,
                        "num_classes": K},
               "settings": {"layers": names, "classifier": classifier, "capture": capture, "pool": pool,
-                           "covariance": covariance, "rank_rtol": rtol, "batch_size": batch_size,
+                           "covariance": covariance, "second_pass": second_pass, "rank_rtol": rtol, "batch_size": batch_size,
                            "max_batches": max_batches},
               "info": stats.info, "metrics": stats.metrics(rtol)}
     atomic_write_text(out / "measure.json", dumps(record, indent=2) + "\n")

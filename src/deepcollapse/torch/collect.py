@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepcollapse.stats import ModelStats, stream_batches
+from deepcollapse.stats import ModelStats, projection_basis, stream_batches
 
 from .layers import OUTPUT, find_modules
 from .pools import pool_features
@@ -70,7 +70,7 @@ def _progress(enabled: bool, total):
 
 def collect(model, loader, layers, num_classes: int, *, capture: str = "output", pool="avg",
             device=None, max_batches: int | None = None, covariance="auto", classifier: str | None = None,
-            progress: bool = True) -> ModelStats:
+            second_pass: bool = False, progress: bool = True) -> ModelStats:
     """Streamed class statistics of every named layer of a PyTorch `model` over `loader`.
 
     model:       a `torch.nn.Module` (hooks need Python modules: a TorchScript module can only be
@@ -92,6 +92,11 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
     classifier:  the name of the linear layer that reads the last features (e.g. "fc"): its input is
                  collected too, as layer "<classifier>:input", and NC3 is measured there against its
                  weight (K x d).
+    second_pass: for the layers kept without their second moment, run the loader a second time and
+                 accumulate the within-class scatter projected onto the span of their class means
+                 (`stats.projection_basis`, r <= K dimensions): NC1 exactly, in O(dK) memory, for
+                 one more forward pass. Needs a deterministic loader and model (no random
+                 augmentation): the class sums of both passes must agree, else ValueError.
     progress:    show a progress bar.
 
     Returns a `deepcollapse.stats.ModelStats`: `.metrics()` (every metric of every layer, the
@@ -149,7 +154,7 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
     if hasattr(loader, "__len__"):
         total = len(loader) if max_batches is None else min(len(loader), max_batches)
 
-    def feature_batches(bar, task):
+    def feature_batches(bar, task, names):
         for b, batch in enumerate(loader):
             if max_batches is not None and b >= max_batches:
                 return
@@ -164,7 +169,7 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
             missing = [n for n in layer_names if n not in captured]
             if missing:
                 raise ValueError(f"layers {missing} did not run in the model's forward pass")
-            yield {n: captured[n] for n in layer_names}, y
+            yield {n: captured[n] for n in names}, y
             bar.advance(task)
 
     try:
@@ -184,7 +189,19 @@ def collect(model, loader, layers, num_classes: int, *, capture: str = "output",
         with torch.no_grad(), _progress(progress, total) as bar:
             task = bar.add_task("collect", total=total)
             cls = None if W is None else (f"{classifier}:input", W)
-            stats = stream_batches(feature_batches(bar, task), K, covariance, cls)
+            stats = stream_batches(feature_batches(bar, task, layer_names), K, covariance, cls)
+            lean = [n for n, st in stats.layers.items() if st.second_moment is None]
+            if second_pass and lean:
+                bases = {n: projection_basis(stats.layers[n].finalize()) for n in lean}
+                task = bar.add_task("second pass", total=total)
+                again = stream_batches(feature_batches(bar, task, lean), K, False, None, bases)
+                for n in lean:
+                    a, b = np.asarray(stats.layers[n].class_sums), np.asarray(again.layers[n].class_sums)
+                    if not np.allclose(a, b, rtol=1e-6, atol=1e-9 * np.abs(a).max()):
+                        raise ValueError(f"second pass: layer {n!r} gave other features than the first "
+                                         "(random augmentation, or a loader that yields other samples each pass?)")
+                    stats.layers[n] = again.layers[n]
+                    stats.info["covariance"][n] = "projected"
     finally:
         for h in handles:
             h.remove()
