@@ -165,3 +165,33 @@ def test_a_run_stops_on_its_criterion_and_resumes_the_same(tmp_path):
     assert plain.steps[-1] == 4000 and all(isinstance(r["converged"], bool) for r in plain.summary)
     _same(plain.logs["loss"][: len(res.steps)], res.logs["loss"])
     assert cfg.run_id() != plain.configs[0].run_id()
+
+
+def test_lanes_split_across_cpu_devices_give_the_numbers_of_one_device(tmp_path):
+    """The lanes of one program split across the CPU devices (one per core, `engine.lane_devices`)
+    give the losses and parameters of the same program on one device (DEEPCOLLAPSE_CPU_DEVICES=1,
+    lanes as lax.map of pairs), in a fresh process since the device count is fixed when JAX starts."""
+    import os
+    import subprocess
+    import sys
+
+    import jax
+
+    cfg = DUFMConfig(**TINY, seeds=[0, 1, 2, 3, 4])  # odd: the split pads a lane
+    split = train(cfg, out=tmp_path / "split")
+    code = ("import sys, deepcollapse, jax; from deepcollapse.config import DUFMConfig; "
+            "from deepcollapse.train import train; assert len(jax.devices()) == 1; "
+            f"train(DUFMConfig(**{TINY!r}, seeds=[0, 1, 2, 3, 4]), out=sys.argv[1])")
+    env = dict(os.environ, DEEPCOLLAPSE_CPU_DEVICES="1")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "one")], env=env, check=True)
+    from deepcollapse.results import load_run
+
+    one = load_run(tmp_path / "one" / cfg.run_id())
+    if jax.devices()[0].platform == "cpu" and len(jax.devices()) > 1:
+        from deepcollapse.engine import Program
+
+        assert Program([cfg])._split is not None  # this process did split the lanes
+    np.testing.assert_allclose(split.logs["loss"], one.logs["loss"], rtol=1e-12)
+    for p in range(5):
+        for a, b in zip(split.lane_params(p)["W"], one.lane_params(p)["W"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
