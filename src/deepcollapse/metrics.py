@@ -28,6 +28,8 @@ perfectly collapsed features and all-zero layers (tcv = 0, rank = 0).
 
 from __future__ import annotations
 
+import functools
+
 from typing import Sequence
 
 import jax
@@ -491,18 +493,26 @@ def dnc_report(means: Sequence, kind: str, rtol=DEFAULT_RANK_RTOL, nc2_tol=DEFAU
     target = K if kind == "orthogonal" else K - 1
     ranks, dists = [], []
     for M in means:
-        if kind == "orthogonal":
-            ranks.append(int(numerical_rank(M, rtol)))
-            dists.append(float(nc2_orthogonal_distance(M)))
-        else:
-            ranks.append(int(numerical_rank(M - jnp.mean(M, axis=1, keepdims=True), rtol)))
-            dists.append(float(nc2_etf_distance(M, centre=True)))
+        rank, dist = (int(v) if i == 0 else float(v) for i, v in enumerate(_frame_evidence(M, kind, float(rtol))))
+        ranks.append(rank)
+        dists.append(dist)
     rank_ok = [r == target for r in ranks]
     nc2_ok = [bool(np.isfinite(x) and x <= nc2_tol) for x in dists]
     layer_ok = [a and b for a, b in zip(rank_ok, nc2_ok)]
     return {"kind": kind, "rtol": float(rtol), "nc2_tol": float(nc2_tol), "target_rank": target,
             "ranks": ranks, "nc2": dists, "rank_ok": rank_ok, "nc2_ok": nc2_ok,
             "layer_ok": layer_ok, "found_dnc": all(layer_ok)}
+
+
+@functools.partial(jax.jit, static_argnames=("kind", "rtol"))
+def _frame_evidence(M, kind: str, rtol: float):
+    """(rank, NC2 distance) of one layer's class means for `dnc_report`: the numerical rank of M
+    ("orthogonal") or of the centred M ("etf"), and the distance to that frame. Jitted: the report
+    runs once per lane and layer at the end of every run, where eager dispatch cost more than the
+    arithmetic."""
+    if kind == "orthogonal":
+        return numerical_rank(M, rtol), nc2_orthogonal_distance(M)
+    return numerical_rank(M - jnp.mean(M, axis=1, keepdims=True), rtol), nc2_etf_distance(M, centre=True)
 
 
 def found_dnc(means: Sequence, kind: str, rtol=DEFAULT_RANK_RTOL, nc2_tol=DEFAULT_NC2_TOL) -> bool:
@@ -536,6 +546,12 @@ def dnc_kind(activation: str, loss: str) -> str:
     return "orthogonal" if (activation == "relu" and loss == "mse") else "etf"
 
 
+@functools.partial(jax.jit, static_argnames=("rtol",))
+def _ranks(means: tuple, rtol: float):
+    """numerical_rank of each matrix of `means` (uncentred), in one program."""
+    return [numerical_rank(M, rtol) for M in means]
+
+
 def dnc_verdict(means: dict, kind: str, rtol=DEFAULT_RANK_RTOL, nc2_tol=DEFAULT_NC2_TOL,
                 rank_only: Sequence[str] = ("H1",), ignore: Sequence[str] = ()) -> dict:
     """The project's one rule for "found DNC" on a trained model, every model type (SPEC.md).
@@ -553,7 +569,7 @@ def dnc_verdict(means: dict, kind: str, rtol=DEFAULT_RANK_RTOL, nc2_tol=DEFAULT_
     report = dnc_report([means[n] for n in names], kind, rtol=rtol, nc2_tol=nc2_tol)
     ok = [r and (n in rank_only or c) for n, r, c in zip(names, report["rank_ok"], report["nc2_ok"])]
     return {
-        "ranks": {n: int(numerical_rank(means[n], rtol)) for n in names},
+        "ranks": {n: int(r) for n, r in zip(names, _ranks(tuple(means[n] for n in names), float(rtol)))},
         "nc2": dict(zip(names, report["nc2"])),
         "found_dnc": bool(all(o for n, o in zip(names, ok) if n not in ignore)),
     }
