@@ -141,15 +141,13 @@ def _fig2_summary(data: Data) -> str:
              f"init {cfg.init_scale}, {cfg.steps} steps), {len(p) - len(ok)} diverged.\n",
              f"- final loss: mean {C.fmt(ok['loss'].mean())}, std {C.fmt(ok['loss'].std())}, "
              f"min {C.fmt(ok['loss'].min())}, max {C.fmt(ok['loss'].max())}",
-             f"- L_DNC = {C.fmt(th['L_DNC'])}, L_SRG = {C.fmt(th['L_SRG'])}",
-             f"- runs below L_DNC: {int((ok['loss'] < th['L_DNC']).sum())}/{len(ok)}; "
-             f"below L_SRG: {int((ok['loss'] < th['L_SRG']).sum())}/{len(ok)}",
-             f"- found DNC: {int(ok['found_dnc'].astype(bool).sum())}/{len(ok)} "
-             f"(fraction {C.fmt(ok['found_dnc'].astype(bool).mean())})"]
+             C.below_line(ok, th["L_DNC"], "L_DNC"), C.below_line(ok, th["L_SRG"], "L_SRG"),
+             f"- found DNC: {C.proportion(int(ok['found_dnc'].astype(bool).sum()), len(ok))}"]
     ranks = [c for c in p.columns if c.startswith("rank_") and c != "rank_rtol"]
     if ranks:
         lines.append("- class-mean ranks (mean over runs): " + ", ".join(
             f"{c[5:]} {C.fmt(ok[c].mean(), 3)}" for c in ranks))
+    lines += C.convergence_lines(data)
     return "\n".join(lines) + "\n"
 
 
@@ -166,20 +164,15 @@ def _fig2_plot(out_dir, data: Data):
     L = data.configs[0].L
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     steps, loss = C.history_matrix(h, ids, "", "loss")
-    C.band(axes[0], steps, loss, label="training loss")
-    axes[0].axhline(th["L_DNC"], color="k", ls="--", lw=1, label=f"L_DNC = {th['L_DNC']:.4f}")
-    if th["L_SRG"] is not None:
-        axes[0].axhline(th["L_SRG"], color="r", ls=":", lw=1.2, label=f"L_SRG = {th['L_SRG']:.4f}")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("step")
-    axes[0].set_title("loss (mean, 1 std)")
-    axes[0].legend(fontsize=8)
+    C.loss_gap_panel(axes[0], steps, loss, th["L_DNC"], "L_DNC", {"L_SRG": th["L_SRG"]})
+    axes[0].set_title(f"loss - L_DNC, all {loss.shape[0]} seeds (below 0: beats DNC)")
     for l in range(1, L + 1):
         s, v = C.history_matrix(h, ids, f"H{l}", "nc1_trace")
         if v.size:
             C.band(axes[1], s, v, label=f"H{l}", log=True)
     axes[1].set_yscale("log")
     axes[1].set_xlabel("step")
+    axes[1].set_ylabel(r"tr$\Sigma_W$ / tr$\Sigma_B$")
     axes[1].set_title(r"DNC1: tr$\Sigma_W$/tr$\Sigma_B$ per layer (geo. mean, 1 std)")
     axes[1].legend(fontsize=8)
     sv = data.extra["svals"]
@@ -191,6 +184,7 @@ def _fig2_plot(out_dir, data: Data):
         C.band(axes[2], wide.columns.to_numpy(), wide.to_numpy(), label=f"M{l}", marker="o", ms=3, log=True)
     axes[2].set_yscale("log")
     axes[2].set_xlabel("singular value index")
+    axes[2].set_ylabel("singular value")
     axes[2].set_title("class-mean singular values (geo. mean, 1 std)")
     axes[2].legend(fontsize=8)
     return C.save_figure(fig, out_dir, data.name)
@@ -274,13 +268,15 @@ def _wd_summary(data: Data) -> str:
     rows = []
     for e, g in p.groupby("log2_lam"):
         row = {"log2 lam": f"{e:.0f}", "avg rank": g["avg_rank"].mean(), "std": g["avg_rank"].std(),
-               "P(DNC)": g["found_dnc"].astype(bool).mean(), "mean loss": g["loss"].mean()}
+               "P(DNC)": C.proportion(int(g["found_dnc"].astype(bool).sum()), len(g)), "mean loss": g["loss"].mean(),
+               "converged": f"{int(C.converged_mask(g).sum())}/{len(g)}"}
         for l in range(1, L + 1):
             row[f"H{l}"] = g[f"rank_H{l}"].mean()
         rows.append(row)
     return (f"Average class-mean rank over H1..H{L - 1} at convergence vs weight decay "
             f"({len(p)} non-diverged runs of {len(data.table)}).\n\n" + C.md_table(rows)
-            + "\nThe paper: the rank decreases as the weight decay grows (low-rank bias).\n")
+            + "\nThe paper: the rank decreases as the weight decay grows (low-rank bias).\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig3-rank-vs-wd", paper=PAPER, figure="Fig. 3 (middle)",
@@ -305,6 +301,7 @@ def _wd_plot(out_dir, data: Data):
     ax.axhline(data.configs[0].K, color="gray", ls="--", lw=0.8, label="K (DNC)")
     ax.set_xlabel(r"$\log_2 \lambda$")
     ax.set_ylabel("rank of class means")
+    ax.set_title(f"class-mean rank vs weight decay ({len(p)} seeds, mean and 1 std)", fontsize=9)
     ax.legend(fontsize=7)
     return C.save_figure(fig, out_dir, data.name)
 
@@ -335,16 +332,22 @@ def _pdnc_rows(points):
     rows = []
     for w, g in points.groupby("width"):
         ok = C.alive(g)
-        p = ok["found_dnc"].astype(bool).mean() if len(ok) else float("nan")
-        rows.append({"width": int(w), "runs": len(g), "diverged": len(g) - len(ok), "P(DNC)": p,
-                     "std err": np.sqrt(p * (1 - p) / max(len(ok), 1)), "mean loss": ok["loss"].mean(),
-                     "mean rank H2": ok["rank_H2"].mean() if "rank_H2" in ok else float("nan")})
+        k = int(ok["found_dnc"].astype(bool).sum())
+        lo, hi = C.wilson_interval(k, len(ok))
+        rows.append({"width": int(w), "init": float(g["init_scale"].iloc[0]), "runs": len(g),
+                     "diverged": len(g) - len(ok), "found DNC": k, "P(DNC)": k / len(ok) if len(ok) else float("nan"),
+                     "95% CI lo": lo, "95% CI hi": hi, "mean loss": ok["loss"].mean(),
+                     "mean rank H2": ok["rank_H2"].mean() if "rank_H2" in ok else float("nan"),
+                     "converged": f"{int(C.converged_mask(ok).sum())}/{len(ok)}"})
     return rows
 
 
 def _pdnc_summary(data: Data) -> str:
-    return ("Empirical probability of finding DNC vs width (L=4, K=10).\n\n" + C.md_table(_pdnc_rows(data.table))
-            + "\nThe paper: P(DNC) grows with the width.\n")
+    return ("Empirical probability of finding DNC vs width (L=4, K=10), with 95% Wilson intervals. The init std "
+            "shrinks as 0.3 sqrt(30/width) above width 30, so width and init scale change together; "
+            "`sukenik-init-map` holds the width sweep at a fixed init next to this one.\n\n"
+            + C.md_table(_pdnc_rows(data.table))
+            + "\nThe paper: P(DNC) grows with the width.\n\n" + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig3-pdnc-vs-width", paper=PAPER, figure="Fig. 3 (right)",
@@ -358,10 +361,11 @@ def _pdnc_plot(out_dir, data: Data):
     plt = C.plt()
     rows = _pdnc_rows(data.table)
     fig, ax = plt.subplots(figsize=(5, 3.8))
-    ax.errorbar([r["width"] for r in rows], [r["P(DNC)"] for r in rows], yerr=[r["std err"] for r in rows],
-                fmt="o-", capsize=3)
-    ax.set_xlabel("width")
-    ax.set_ylabel("P(DNC)")
+    C.wilson_errorbar(ax, [r["width"] for r in rows], [r["found DNC"] for r in rows],
+                      [r["runs"] - r["diverged"] for r in rows])
+    ax.set_xlabel("width (init std 0.3 sqrt(30/width) above 30)")
+    ax.set_ylabel("P(found DNC), 95% Wilson interval")
+    ax.set_title(f"{rows[0]['runs']} seeds per width; init scaled with width (see sukenik-init-map)", fontsize=8)
     ax.set_ylim(-0.05, 1.05)
     return C.save_figure(fig, out_dir, data.name)
 
@@ -421,15 +425,22 @@ def _fig5_summary(data: Data) -> str:
         g = ok[ok["K"] == K]
         below = g["loss"] < b["theory"]["L_DNC"]
         low = below & (g["rank_H3"] < K)
+        conv = C.converged_mask(g)
         rows.append({"K": str(K), "seed": str(int(r["seed"])), "loss": r["loss"], "fit": r["fit"], "reg": r["reg"],
                      "L_DNC": b["theory"]["L_DNC"], "L_SRG": b["theory"]["L_SRG"],
                      "rank M3": str(_rank(b["M3"])), "rank M4": str(_rank(b["M4"])),
                      "found DNC": str(bool(r["found_dnc"])),
+                     "best converged": str(bool(r.get("converged") or False)),
                      "seeds < L_DNC": f"{int(below.sum())}/{len(g)}",
-                     "of them rank M3 < K": f"{int(low.sum())}/{len(g)}"})
-    return ("4-DUFM with few classes, best of the seeds for each K (all seeds counted in the last columns).\n\n"
+                     "of them rank M3 < K": f"{int(low.sum())}/{len(g)}",
+                     "converged of those": f"{int((low & conv).sum())}/{int(low.sum())}"})
+    inits = ", ".join(f"{k}: {v}" for k, v in FIG5_INIT.items())
+    return ("4-DUFM with few classes, best of the seeds for each K (all seeds counted in the last columns). "
+            f"Tuned init std per K ({inits}): at 0.2-0.3 every seed ends at DNC; `sukenik-init-map` maps "
+            "P(loss < L_DNC) over init scale x lam.\n\n"
             + C.md_table(rows)
-            + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n")
+            + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig5", paper=PAPER, figure="Fig. 5",
@@ -445,20 +456,30 @@ def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     best = data.extra["best"]
     h = _loss_key(data.histories)
-    fig, axes = plt.subplots(len(best), 4, figsize=(16, 3.3 * len(best)), squeeze=False)
+    fig, axes = plt.subplots(len(best), 5, figsize=(20, 3.3 * len(best)), squeeze=False)
     for i, (K, b) in enumerate(best.items()):
         row = b["row"]
+        n_seeds = int((data.points["K"] == K).sum())
         hh = h[(h["run_id"] == row["run_id"]) & (h["lane"] == row["lane"]) & (h["layer"] == "")]
-        for metric in ("loss", "fit", "reg"):
+        g = hh[hh["metric"] == "loss"].sort_values("step")
+        C.loss_gap_panel(axes[i, 0], g["step"].to_numpy(), g["value"].to_numpy()[None, :], b["theory"]["L_DNC"],
+                         "L_DNC", {"L_SRG": b["theory"]["L_SRG"]}, label=f"best seed ({int(row['seed'])})")
+        axes[i, 0].set_title(f"K = {K}, init {FIG5_INIT[K]} (tuned): best of {n_seeds} seeds", fontsize=9)
+        for metric in ("fit", "reg"):
             g = hh[hh["metric"] == metric].sort_values("step")
-            axes[i, 0].plot(g["step"], g["value"], label=metric)
-        axes[i, 0].axhline(b["theory"]["L_DNC"], color="k", ls="--", lw=1, label="L_DNC")
-        axes[i, 0].set_yscale("log")
-        axes[i, 0].set_title(f"K = {K}: loss")
-        axes[i, 0].legend(fontsize=7)
-        C.heatmap(axes[i, 1], C.nonzero_rows(b["M3"]), "M3 (non-zero rows)")
-        C.heatmap(axes[i, 2], C.nonzero_rows(b["M4"]), "M4 before ReLU (non-zero rows)", symmetric=True)
-        C.heatmap(axes[i, 3], b["M3"].T @ b["M3"], r"$M_3^T M_3$")
+            axes[i, 1].plot(g["step"], g["value"], label=metric)
+        axes[i, 1].set_yscale("log")
+        axes[i, 1].set_xlabel("step")
+        axes[i, 1].set_ylabel("loss term")
+        axes[i, 1].set_title(f"K = {K}: fit and regularisation (best seed)", fontsize=9)
+        axes[i, 1].legend(fontsize=7)
+        C.heatmap(axes[i, 2], C.nonzero_rows(b["M3"]), "M3 (non-zero rows)")
+        C.heatmap(axes[i, 3], C.nonzero_rows(b["M4"]), "M4 before ReLU (non-zero rows)", symmetric=True)
+        C.heatmap(axes[i, 4], b["M3"].T @ b["M3"], r"$M_3^T M_3$")
+        for ax in axes[i, 2:]:
+            ax.set_xlabel("class")
+            ax.set_ylabel("class" if ax is axes[i, 4] else "neuron")
+    fig.suptitle("Init scale tuned per K (at 0.2-0.3 every seed ends at DNC; map: sukenik-init-map)", fontsize=10)
     return C.save_figure(fig, out_dir, data.name)
 
 
@@ -476,7 +497,7 @@ def _fig6_compute(data: Data) -> None:
     params = C.lane_params(data, row["run_id"], row["lane"])
     m = final_class_means(params, cfg)
     Hs, Zs = final_features(params, cfg)
-    data.extra.update(row=row, M2=m["H2"], M6=m["H6"],
+    data.extra.update(row=row, M2=m["H2"], M6=m["H6"], n_seeds=len(data.points),
                       sv_M2=np.linalg.svd(m["H2"], compute_uv=False),
                       sv_pre=np.linalg.svd(np.asarray(Zs[4]), compute_uv=False),
                       sv_post=np.linalg.svd(np.asarray(Hs[5]), compute_uv=False),
@@ -492,7 +513,10 @@ def _fig6_summary(data: Data) -> str:
             f"- numerical ranks (rtol 1e-3): M2 {_rank(e['sv_M2'])}, H6 before ReLU {_rank(e['sv_pre'])}, "
             f"after ReLU {_rank(e['sv_post'])}\n"
             "\nThe paper (Fig. 6 caption): the class means of intermediate layers are low rank at K = 15, L = 7; "
-            "it shows the singular values of M2 and of H6 before and after the ReLU.\n")
+            "it shows the singular values of M2 and of H6 before and after the ReLU.\n\n"
+            + "\n".join([C.below_line(data.points, e["theory"]["L_DNC"], "L_DNC"),
+                          C.below_line(data.points, e["theory"]["L_SRG"], "L_SRG"), *C.convergence_lines(data)])
+            + "\n")
 
 
 @register("sukenik-fig6", paper=PAPER, figure="Fig. 6",
@@ -507,6 +531,9 @@ def _fig6_plot(out_dir, data: Data):
     fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
     axes[0, 0].semilogy(np.arange(1, len(e["sv_M2"]) + 1), np.clip(e["sv_M2"], 1e-12, None), "o-")
     axes[0, 0].set_title("singular values of M2")
+    for ax in (axes[0, 0], axes[1, 0], axes[1, 1]):
+        ax.set_xlabel("index")
+        ax.set_ylabel("singular value")
     C.heatmap(axes[0, 1], C.nonzero_rows(e["M2"]), "M2 (non-zero rows)")
     C.heatmap(axes[0, 2], C.nonzero_rows(e["M6"]), "M6 (non-zero rows)")
     C.heatmap(axes[0, 3], e["M6"].T @ e["M6"], r"$M_6^T M_6$")
@@ -514,6 +541,16 @@ def _fig6_plot(out_dir, data: Data):
     axes[1, 0].set_title("singular values of H6 before ReLU")
     axes[1, 1].semilogy(np.arange(1, len(e["sv_post"]) + 1), np.clip(e["sv_post"], 1e-12, None), "o-")
     axes[1, 1].set_title("singular values of H6 = ReLU(.)")
-    for ax in (axes[1, 2], axes[1, 3]):
-        ax.axis("off")
+    for ax in axes[0, 1:]:
+        ax.set_xlabel("class")
+        ax.set_ylabel("class" if ax is axes[0, 3] else "neuron")
+    r = e["row"]
+    h = _loss_key(data.histories)
+    g = h[(h["run_id"] == r["run_id"]) & (h["lane"] == r["lane"]) & (h["layer"] == "") & (h["metric"] == "loss")]
+    g = g.sort_values("step")
+    C.loss_gap_panel(axes[1, 2], g["step"].to_numpy(), g["value"].to_numpy()[None, :], e["theory"]["L_DNC"], "L_DNC",
+                     {"L_SRG": e["theory"]["L_SRG"]}, label=f"best seed ({int(r['seed'])})")
+    axes[1, 2].set_title("loss - L_DNC (best seed)", fontsize=9)
+    axes[1, 3].axis("off")
+    fig.suptitle(f"K = 15, L = 7, init 0.2: best of {e['n_seeds']} seeds (seed {int(r['seed'])}) shown", fontsize=10)
     return C.save_figure(fig, out_dir, data.name)
