@@ -98,8 +98,9 @@ def test_ratio_table_equals_the_model_loss_of_the_constructions(root):
 
     d = run_smoke(root, "sukenik-fig3-ratio")
     t = pd.read_parquet(d / "results.parquet")
+    params = json.loads((d / "experiment.json").read_text())["params"]
     for (r, L), row in t.set_index(["r", "L"]).iterrows():
-        K, lam, n = r * (r - 1) // 2, 0.004, 5
+        K, lam, n = r * (r - 1) // 2, params["lam"], params["n"]
         Y, hyp = dufm.one_hot([n] * K), dufm.hyper(lam, lam, L)
         srg = srg_solution(r, L, [r] * (L - 1) + [K], n, lam, lam)
         dnc = dnc_solution(K, L, [K] * L, n, lam, lam)
