@@ -11,7 +11,7 @@ import pytest
 
 from deepcollapse.experiments import all_experiments, get, reproduce, write_report
 
-MODULES = ("sukenik", "garrod", "zangrando")  # the DUFM/theory/MLP figures (nets: test_nets_figures.py)
+MODULES = ("sukenik", "garrod", "zangrando", "maps")  # the DUFM/theory/MLP figures (nets: test_nets_figures.py)
 IMPLEMENTED = [e.name for e in all_experiments() if e.plot.__module__.rsplit(".", 1)[-1] in MODULES]
 _done: dict[str, object] = {}
 

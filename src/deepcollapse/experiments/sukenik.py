@@ -441,7 +441,7 @@ def _pdnc_rows(points):
 def _pdnc_summary(data: Data) -> str:
     return ("Empirical probability of finding DNC vs width (L=4, K=10), with 95% Wilson intervals. The init std "
             "shrinks as 0.3 sqrt(30/width) above width 30, so width and init scale change together; "
-            "`sukenik-init-map` holds the width sweep at a fixed init next to this one.\n\n"
+            "`dufm-init-map` holds the width sweep at a fixed init next to this one.\n\n"
             + C.md_table(_pdnc_rows(data.table))
             + "\nThe paper: P(DNC) grows with the width.\n\n" + "\n".join(C.convergence_lines(data)) + "\n")
 
@@ -461,7 +461,7 @@ def _pdnc_plot(out_dir, data: Data):
                       [r["runs"] - r["diverged"] for r in rows])
     ax.set_xlabel("width (init std 0.3 sqrt(30/width) above 30)")
     ax.set_ylabel("P(found DNC), 95% Wilson interval")
-    ax.set_title(f"{rows[0]['runs']} seeds per width; init scaled with width (see sukenik-init-map)", fontsize=8)
+    ax.set_title(f"{rows[0]['runs']} seeds per width; init scaled with width (see dufm-init-map)", fontsize=8)
     ax.set_ylim(-0.05, 1.05)
     return C.save_figure(fig, out_dir, data.name)
 
@@ -532,7 +532,7 @@ def _fig5_summary(data: Data) -> str:
                      "converged of those": f"{int((low & conv).sum())}/{int(low.sum())}"})
     inits = ", ".join(f"{k}: {v}" for k, v in FIG5_INIT.items())
     return ("4-DUFM with few classes, best of the seeds for each K (all seeds counted in the last columns). "
-            f"Tuned init std per K ({inits}): at 0.2-0.3 every seed ends at DNC; `sukenik-init-map` maps "
+            f"Tuned init std per K ({inits}): at 0.2-0.3 every seed ends at DNC; `dufm-init-map` maps "
             "P(loss < L_DNC) over init scale x lam.\n\n"
             + C.md_table(rows)
             + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n\n"
@@ -575,7 +575,7 @@ def _fig5_plot(out_dir, data: Data):
         for ax in axes[i, 2:]:
             ax.set_xlabel("class")
             ax.set_ylabel("class" if ax is axes[i, 4] else "neuron")
-    fig.suptitle("Init scale tuned per K (at 0.2-0.3 every seed ends at DNC; map: sukenik-init-map)", fontsize=10)
+    fig.suptitle("Init scale tuned per K (at 0.2-0.3 every seed ends at DNC; map: dufm-init-map)", fontsize=10)
     return C.save_figure(fig, out_dir, data.name)
 
 
