@@ -456,3 +456,93 @@ def _fig6_plot(out_dir, data: Data):
     axes[3].set_title("Thm 7 construction (optimal offset) / DNC bound; < 1: beats", fontsize=9)
     fig.colorbar(im, ax=axes[3], fraction=0.046, pad=0.04)
     return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# App. A: imbalanced classes (trained runs against theory/imbalanced.py)
+# ------------------------------------------------------------------------------------------------
+
+IMB_R, IMB_RHO, IMB_NMAJ = 5, 0.5, 10  # (R, rho)-STEP: 5 classes of 10 samples, 5 of 2
+
+
+def _imb_Ls(size: str) -> list[int]:
+    return [1, 2] if size == "smoke" else [1, 2, 3]
+
+
+def _imb_configs(size: str) -> list[DUFMConfig]:
+    from deepcollapse.theory.imbalanced import step_sizes
+
+    sizes = tuple(step_sizes(10, IMB_R, IMB_RHO, IMB_NMAJ))
+    seeds = {"smoke": 2, "quick": 5, "full": 10}[size]
+    out = []
+    for L in _imb_Ls(size):
+        d = _base(size, L=L, seeds=seeds)
+        d.pop("n")
+        out.append(DUFMConfig(**d, class_sizes=sizes))
+    return out
+
+
+def _imb_compute(data: Data) -> None:
+    from deepcollapse.theory.imbalanced import imbalanced_compare
+
+    p = data.points.copy()
+    theory = {}
+    for cfg in data.configs:
+        theory[cfg.L] = imbalanced_compare(list(cfg.sizes), cfg.L, cfg.lam_H)
+    p["loss_dnc_imb"] = p["L"].map(lambda L: theory[int(L)]["loss_dnc"])
+    p["loss_pairs_imb"] = p["L"].map(lambda L: theory[int(L)]["loss_lowrank"])
+    data.extra["theory"] = theory
+    data.table = p
+    by_id = {c.run_id(): c for c in data.configs}
+    best = C.alive(p).sort_values("loss").groupby("L").head(1)
+    data.extra["logits"] = {int(r["L"]): _logit_means(data, by_id[r["run_id"]], r) for _, r in best.iterrows()}
+
+
+def _imb_summary(data: Data) -> str:
+    p = C.alive(data.table)
+    cfg = data.configs[0]
+    rows = []
+    for L, g in p.groupby("L"):
+        th = data.extra["theory"][int(L)]
+        conv = C.converged_mask(g)
+        below = g["loss"] < th["loss_dnc"]
+        rows.append({"L": str(int(L)), "generalised DNC (SEL)": th["loss_dnc"], "pairs (Eq. 5)": th["loss_lowrank"],
+                     "theory: pairs win": str(th["lowrank_wins"]), "mean final loss": g["loss"].mean(),
+                     "min": g["loss"].min(), "runs < DNC": f"{int(below.sum())}/{len(g)}",
+                     "converged of those": f"{int((below & conv).sum())}/{int(below.sum())}",
+                     "found DNC": C.proportion(int(g["found_dnc"].astype(bool).sum()), len(g)),
+                     "logit ranks": str(sorted(g["rank_Z"].astype(int).tolist()))})
+    return (f"Deep linear CE UFM with ({IMB_R}, {IMB_RHO})-STEP imbalance: class sizes {list(cfg.sizes)}, width "
+            f"{cfg.width}, lam 2^-10 on every factor, lr {cfg.lr}, init {cfg.init_scale}, {cfg.steps} steps; trained "
+            "runs against the reduced-loss optima of the generalised DNC (s * SEL, rank K-1) and of the Eq. (5) pairs "
+            "with repeated columns (`theory.imbalanced.imbalanced_compare`, Theorem A3).\n\n" + C.md_table(rows)
+            + "\nThe paper (App. A, Theorem A3): with more than one layer, the generalised DNC is not a global minimum "
+              "(for enough layers and small lam); with one layer (the classical UFM) it is the optimum.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
+
+
+@register("garrod-imbalanced", paper=PAPER, figure="App. A (Theorem A3; no figure in the paper)",
+          description="Deep linear CE UFM with STEP-imbalanced classes (5 x 10 and 5 x 2 samples), L = 1, 2, 3: "
+                      "trained losses against the generalised DNC (SEL) and pair optima of the reduced loss.",
+          configs=_imb_configs, compute=_imb_compute, summarize=_imb_summary,
+          choices=CHOICES + f" ({IMB_R}, {IMB_RHO})-STEP imbalance with majority size {IMB_NMAJ} (minority 2), K = 10; "
+                  "L = 1 (the classical UFM, where the SEL structure is optimal) as the control; 5 seeds quick, 10 full.",
+          est_seconds={"smoke": 10, "quick": 60, "full": 180})
+def _imb_plot(out_dir, data: Data):
+    plt = C.plt()
+    Ls = sorted(data.extra["theory"])
+    fig, axes = plt.subplots(1, len(Ls) + 1, figsize=(4.6 * (len(Ls) + 1), 3.8))
+    h = _loss_key(data.histories)
+    p = data.table
+    for ax, L in zip(axes, Ls):
+        th = data.extra["theory"][L]
+        ids = p[p["L"] == L]["run_id"].unique()
+        steps, loss = C.history_matrix(h, ids, "", "loss")
+        C.loss_gap_panel(ax, steps, loss, th["loss_dnc"], "generalised DNC", {"pairs (Eq. 5)": th["loss_lowrank"]},
+                         label=f"training loss, {loss.shape[0]} seeds")
+        ax.set_title(f"L = {L}: loss - generalised-DNC optimum", fontsize=9)
+    Lmax = max(data.extra["logits"])
+    C.heatmap(axes[-1], data.extra["logits"][Lmax], f"L = {Lmax}: class-mean logits (best seed)", symmetric=True)
+    axes[-1].set_xlabel("class (0-4: 10 samples, 5-9: 2)")
+    axes[-1].set_ylabel("logit")
+    return C.save_figure(fig, out_dir, data.name)

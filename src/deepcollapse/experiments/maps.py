@@ -136,9 +136,9 @@ def _cell(r) -> str:
 
 def _summary(data: Data) -> str:
     t = data.table
-    out = ["P(final loss < L_DNC), P(found DNC) and the mean class-mean rank of H1..H(L-1) over the init std, "
-           "with 95% Wilson intervals in results.csv (p_below_lo/hi, p_dnc_lo/hi). Each cell: runs below L_DNC / "
-           "non-diverged runs, runs that found DNC, mean rank, converged runs.\n"]
+    out = [("P(final loss < L_DNC), P(found DNC) and the mean class-mean rank of H1..H(L-1) over the init std, "
+            "with 95% Wilson intervals in results.csv (p_below_lo/hi, p_dnc_lo/hi). Each cell: runs below L_DNC / "
+            "non-diverged runs, runs that found DNC, mean rank, converged runs.\n")]
     few = t[t["block"] == "few"]
     for K, g in few.groupby("K"):
         rows = []

@@ -322,7 +322,8 @@ def _ratio_plot(out_dir, data: Data):
         gd = g.dropna(subset=["ratio_gd"])
         if not gd.empty:
             ax.errorbar(gd["r"], gd["ratio_gd"], yerr=gd["ratio_gd_std"], fmt="kx-", capsize=3,
-                        label=f"GD from SRG ({int(gd['gd_runs'].max())} runs, mean, 1 std)")
+                        label=f"GD from SRG ({int(gd['gd_runs'].max())} runs, mean, 1 std; "
+                              f"{int(gd['gd_converged'].sum())}/{int(gd['gd_runs'].sum())} converged)")
         ax.axhline(1.0, color="gray", ls="--", lw=0.8)
         ax.set_xlabel("r  (K = r(r-1)/2)")
         ax.set_title(f"L = {L}", fontsize=10)
