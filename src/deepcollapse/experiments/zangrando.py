@@ -93,7 +93,8 @@ def _fig1_summary(data: Data) -> str:
     m = t[t["layer"] != f"W{L}"].groupby(["lam", "sigma"])["dist_rank_K"].mean().reset_index()
     return ("Relative distance of the trained W_1..W_{L-1} to rank K = 10 (mean over layers and seeds).\n\n"
             + C.md_table(m.to_dict("records"), ["lam", "sigma", "dist_rank_K"])
-            + "\nThe paper: the distance grows with the within-class spread sigma (TCV) and shrinks as lam grows.\n")
+            + "\nThe paper: the distance grows with the within-class spread sigma (TCV) and shrinks as lam grows.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("zangrando-fig1", paper=PAPER, figure="Fig. 1",
@@ -208,7 +209,8 @@ def _fig2_summary(data: Data) -> str:
             + C.md_table(_fig2_rows(data))
             + "\nThe paper: the singular values converge to the predicted ones as delta -> 0. The prediction is "
               "exact for linear networks (theory.interpolant); ReLU runs may end at a lower loss with other "
-              "singular values, which the table shows when they do.\n")
+              "singular values, which the table shows when they do.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
@@ -286,8 +288,8 @@ def _fig3_summary(data: Data) -> str:
                          for l in range(tcvn.shape[2])),
              f"- distance of W_1..W_(L-1) to rank K, start -> end (mean): {C.fmt(np.nanmean(dist[0]), 3)} -> "
              f"{C.fmt(np.nanmean(dist[-1]), 3)}",
-             "\nThe paper: TCV decreases layer by layer and over training; the weights approach rank K."]
-    return "\n".join(lines) + "\n"
+             "\nThe paper: TCV decreases layer by layer and over training; the weights approach rank K.\n"]
+    return "\n".join(lines + C.convergence_lines(data)) + "\n"
 
 
 @register("zangrando-fig3", paper=PAPER, figure="Fig. 3",
