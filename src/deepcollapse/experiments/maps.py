@@ -201,6 +201,8 @@ def _heat(ax, t, x: str, y: str, value: str, title: str, vmax=1.0, fmt_cell=None
                   "mapped (sukenik-fig5, sukenik-fig2-dufm, garrod-fig6, sukenik-fig3-pdnc-vs-width).",
           est_seconds={"smoke": 20, "quick": 420, "full": 3600})
 def _plot(out_dir, data: Data):
+    import pandas as pd
+
     plt = C.plt()
     t = data.table
     few = t[t["block"] == "few"]
@@ -237,6 +239,9 @@ def _plot(out_dir, data: Data):
     w = t[t["block"] == "width"]
     ax = axes[-1, 2]
     if len(w):
+        # the scaled init equals 0.3 up to width 30: those runs belong to both series
+        same = w[(w["init_rule"] == "fixed") & np.isclose(w["init_scale"], [width_init(x) for x in w["width"]])]
+        w = pd.concat([w, same.assign(init_rule="scaled")], ignore_index=True)
         for (rule, init), g in w.groupby(["init_rule", w["init_scale"].where(w["init_rule"] == "fixed", -1)]):
             g = g.sort_values("width")
             label = "scaled init 0.3 sqrt(30/w)" if rule == "scaled" else f"fixed init {C.fmt(init)}"
