@@ -321,7 +321,7 @@ def _fig2_plot_impl(out_dir, data: Data, value: str, ylabel: str):
           description="Deep linear CE UFM (L=2, K=10): probability of DNC vs width (lam=2^-10) and vs "
                       "weight decay (width 70), 10 seeds each.",
           configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, choices=SWEEP_CHOICES,
-          est_seconds={"smoke": 10, "quick": 120, "full": 1200})
+          est_seconds={"smoke": 10, "quick": 600, "full": 4000})
 def _fig2_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "dnc", "P(DNC)")
 
@@ -330,7 +330,7 @@ def _fig2_plot(out_dir, data: Data):
           description="Deep linear CE UFM (L=2, K=10): rank of the solution vs width and vs weight decay "
                       "(the runs of garrod-fig2).",
           configs=_sweep_configs, compute=_sweep_compute, summarize=_fig2_summary, choices=SWEEP_CHOICES,
-          est_seconds={"smoke": 10, "quick": 120, "full": 1200}, points_from="garrod-fig2")
+          est_seconds={"smoke": 10, "quick": 600, "full": 4000}, points_from="garrod-fig2")
 def _fig5_plot(out_dir, data: Data):
     return _fig2_plot_impl(out_dir, data, "rank", "rank of output class means")
 

@@ -308,7 +308,7 @@ def _ratio_summary(data: Data) -> str:
                   "construction of SPEC.md, its balanced and relaxed variants; gradient descent from the SRG "
                   "solution plus N(0, 0.01^2) noise, width K, lr 0.5, 5 runs, stopped at a relative loss change "
                   "below 1e-4 over 2000 steps (cap 10000 steps quick, 40000 full), r = 4, 6, 8, 10 at quick size.",
-          est_seconds={"smoke": 10, "quick": 240, "full": 900})
+          est_seconds={"smoke": 10, "quick": 500, "full": 1800})
 def _ratio_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
