@@ -84,3 +84,22 @@ def test_garrod_fig2_rows_count_dnc_rank_and_convergence():
     assert r["P(DNC), converged"].startswith("1/1") and r["P(rank = K-1)"].startswith("2/3")
     assert r["NC2 max, rank K-1 runs"] == pytest.approx((0.1 + 0.7) / 2)
     assert rows[-8.0]["mean steps"] == pytest.approx(45.0)
+
+
+def test_init_map_blocks_hold_every_quick_config():
+    """dufm-init-map: each quick config falls in the block(s) it was made for, with the grid's counts."""
+    from deepcollapse.experiments.maps import _blocks, _configs, _grid
+    from deepcollapse.experiments.sukenik import width_init
+
+    g = _grid("quick")
+    cfgs = _configs("quick")
+    p = pd.DataFrame([{"run_id": c.run_id(), "loss_fn": c.loss, "K": c.K, "width": c.width, "steps": c.steps,
+                       "init_scale": c.init_scale, "lr": c.lr} for c in cfgs])
+    b = _blocks(p, g)
+    assert set(b["run_id"]) == set(p["run_id"])  # no config left out
+    count = b.groupby("block")["run_id"].nunique()
+    assert count["few"] == len(g["Ks"]) * len(g["few_init"]) * len(g["few_lam"])
+    assert count["k10"] == len(g["k10_init"]) * len(g["k10_lr"])
+    assert count["ce"] == len(g["ce_init"])
+    want = sum(len({*g["width_inits"], width_init(w)}) for w in g["widths"])
+    assert count["width"] == want
