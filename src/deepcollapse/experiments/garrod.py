@@ -425,7 +425,7 @@ def _fig6_plot(out_dir, data: Data):
     plt = C.plt()
     fig, axes = plt.subplots(1, 4, figsize=(20, 3.8))
     _loss_curve(axes[0], data, _fig6_lines(data))
-    axes[0].set_title(f"loss - DNC bound; init {FIG6_INIT} (tuned: at 0.1 no seed beats the bound)", fontsize=9)
+    axes[0].set_title(f"loss - DNC bound; init {FIG6_INIT} tuned (0.1: no seed below; map: dufm-init-map)", fontsize=9)
     C.heatmap(axes[1], data.extra["logits"], f"final class-mean logits (best of {len(data.points)} seeds)",
               symmetric=True)
     axes[1].set_xlabel("class")
