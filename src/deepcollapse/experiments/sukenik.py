@@ -114,6 +114,10 @@ def _fig1_plot(out_dir, data: Data):
     C.heatmap(axes[3], m["DNC M4^T M4"], r"DNC: $M_4^T M_4$", symmetric=True)
     for ax in axes:
         ax.set_xlabel("class")
+    axes[0].set_ylabel("neuron")
+    axes[1].set_ylabel("neuron")
+    axes[2].set_ylabel("class")
+    axes[3].set_ylabel("class")
     return C.save_figure(fig, out_dir, data.name)
 
 
