@@ -95,10 +95,9 @@ def test_residual_forward_skips_and_adds():
     W = [jnp.asarray(rng.standard_normal((d, d))) for _ in range(3)] + [jnp.asarray(rng.standard_normal((K, d)))]
     p = {"H1": H1, "W": tuple(W)}
     Hs, Zs = dufm.forward(p, "relu", residual=True)
-    relu = lambda x: jnp.maximum(x, 0)  # noqa: E731
-    H2 = relu(W[0] @ H1)
-    H3 = H2 + relu(W[1] @ H2)
-    H4 = H3 + relu(W[2] @ H3)
+    H2 = jnp.maximum(W[0] @ H1, 0)
+    H3 = H2 + jnp.maximum(W[1] @ H2, 0)
+    H4 = H3 + jnp.maximum(W[2] @ H3, 0)
     np.testing.assert_allclose(np.asarray(Hs[3]), np.asarray(H4), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(Zs[3]), np.asarray(W[3] @ H4), rtol=1e-12)
     zero = {"H1": H1, "W": (W[0], 0 * W[1], 0 * W[2], W[3])}

@@ -270,14 +270,14 @@ def test_relu_pair_optimal_shift_through_relu_network(K, L, n):
     lam = 1e-3
     sol = relu_pair_solution(K, L, K + 2, lam, n, shift="optimal")
     p = _jax(sol.params)
-    Hs, Zs = dufm.forward(p, "relu")
+    _, Zs = dufm.forward(p, "relu")
     for Z in Zs[:-1]:
         assert float(jnp.min(Z)) >= -1e-12 * float(jnp.max(Z))
         assert float(jnp.min(Z[:K, :])) == pytest.approx(0.0, abs=1e-12 * float(jnp.max(Z)))  # tight offset
     np.testing.assert_allclose(np.asarray(Zs[-1]), repeat_columns(sol.scales["s"] * pair_structure(K), [n] * K),
                                atol=1e-10)
     Y = dufm.one_hot([n] * K)
-    total, fit, reg = dufm.loss_terms(p, jnp.asarray(Y), dufm.hyper(lam, lam, L), "relu", "ce")
+    total, _, reg = dufm.loss_terms(p, jnp.asarray(Y), dufm.hyper(lam, lam, L), "relu", "ce")
     np.testing.assert_allclose(float(total), sol.loss, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(reg), reg[0], rtol=1e-10)
 
@@ -304,5 +304,5 @@ def test_relu_reg_condition_optimal_shift_even_closed_form():
         for L in range(2, 16):
             expect = np.log(8) + 3 * np.log(K) + (L - 2) * np.log(K + 2) - L * np.log(2) < (L + 1) * np.log(K - 1)
             assert relu_reg_condition(K, L, "optimal") == expect, (K, L)
-    assert [L for L in range(2, 9) if relu_reg_condition(10, L, "optimal")][0] == 5
-    assert [L for L in range(2, 9) if relu_reg_condition(10, L)][0] == 6
+    assert next(L for L in range(2, 9) if relu_reg_condition(10, L, "optimal")) == 5
+    assert next(L for L in range(2, 9) if relu_reg_condition(10, L)) == 6
