@@ -80,3 +80,42 @@ def test_fixed_features_mlp():
     full = dict(p, H1=X)
     _, fit_full, _ = dufm.loss_terms(full, Y, h, "relu", "mse")
     assert float(fit) == pytest.approx(float(fit_full), rel=1e-14)
+
+
+def test_residual_forward_skips_and_adds():
+    """Residual layers 2..L-1: H_{l+1} = H_l + act(W_l H_l); with W_2 = W_3 = 0 the features pass
+    through unchanged (H_4 = H_2), and the loss of the residual model differs from the plain one."""
+    import jax.numpy as jnp
+
+    from deepcollapse import dufm
+
+    rng = np.random.default_rng(0)
+    K, N, d = 3, 6, 5
+    H1 = jnp.asarray(rng.standard_normal((d, N)))
+    W = [jnp.asarray(rng.standard_normal((d, d))) for _ in range(3)] + [jnp.asarray(rng.standard_normal((K, d)))]
+    p = {"H1": H1, "W": tuple(W)}
+    Hs, Zs = dufm.forward(p, "relu", residual=True)
+    H2 = jnp.maximum(W[0] @ H1, 0)
+    H3 = H2 + jnp.maximum(W[1] @ H2, 0)
+    H4 = H3 + jnp.maximum(W[2] @ H3, 0)
+    np.testing.assert_allclose(np.asarray(Hs[3]), np.asarray(H4), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(Zs[3]), np.asarray(W[3] @ H4), rtol=1e-12)
+    zero = {"H1": H1, "W": (W[0], 0 * W[1], 0 * W[2], W[3])}
+    Hz, _ = dufm.forward(zero, "relu", residual=True)
+    np.testing.assert_allclose(np.asarray(Hz[3]), np.asarray(H2), rtol=1e-12)
+    Y = jnp.asarray(dufm.one_hot([2] * K))
+    hyp = dufm.hyper(1e-3, 1e-3, 4)
+    plain = float(dufm.total_loss(p, Y, hyp, "relu", "mse"))
+    res = float(dufm.loss_terms(p, Y, hyp, "relu", "mse", residual=True)[0])
+    assert res != pytest.approx(plain)
+
+
+def test_residual_config_keeps_old_ids_and_checks_widths():
+    from deepcollapse.config import DUFMConfig
+
+    base = DUFMConfig(K=3, n=2, L=4, width=4, seeds=1)
+    assert DUFMConfig(K=3, n=2, L=4, width=4, seeds=1, residual=None).run_id() == base.run_id()
+    assert DUFMConfig(K=3, n=2, L=4, width=4, seeds=1, residual=True).run_id() != base.run_id()
+    with pytest.raises(ValueError, match="residual"):
+        DUFMConfig(K=3, n=2, L=4, width=[4, 4, 5, 4], seeds=1, residual=True)
+    DUFMConfig(K=3, n=2, L=4, width=[6, 4, 4, 4], seeds=1, residual=True)  # d_1 may differ

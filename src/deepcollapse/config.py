@@ -198,6 +198,8 @@ class DUFMConfig(BaseModel):
         None, description="fixed input data H_1 = X (an MLP on data); None: free features H_1")
     converge: Convergence | None = Field(None, description="stopping criterion; None: run every step")
     start: Start | None = Field(None, description="start at an explicit solution plus noise; None: random init")
+    residual: bool | None = Field(
+        None, description="layers 2..L-1 residual: H_{l+1} = H_l + act(W_l H_l) (equal widths d_2..d_L); None: no")
 
     @field_validator("seeds")
     @classmethod
@@ -237,6 +239,9 @@ class DUFMConfig(BaseModel):
                              f"got {self.converge.window}")
         if self.converge is not None and self.converge.min_accuracy is not None:
             raise ValueError("converge.min_accuracy: only for network runs (a DUFM has no accuracy to reach)")
+        if self.residual and (self.L < 3 or len(set(self.widths[1:])) != 1):
+            raise ValueError(f"residual: needs L >= 3 and equal widths d_2..d_L (square W_2..W_(L-1)), got L={self.L}, "
+                             f"widths {list(self.widths)}")
         if self.start is not None:
             from .theory.constructions import known_constructions
 
@@ -304,7 +309,7 @@ class DUFMConfig(BaseModel):
     def _dump(self, exclude=None) -> dict:
         """The JSON dump that is hashed; `data` is left out when None, so free-feature ids stay as before."""
         d = self.model_dump(mode="json", exclude=exclude)
-        for k in ("data", "converge", "start"):  # fields added later: left out when unset, so older ids stay
+        for k in ("data", "converge", "start", "residual"):  # added later: left out when unset, so older ids stay
             if d.get(k, 0) is None:
                 del d[k]
         return d

@@ -73,11 +73,14 @@ def act_fn(activation: str):
     raise ValueError(f"activation must be one of 'relu', 'linear', got {activation!r}")
 
 
-def forward(params: dict, activation: str = "relu", H1=None) -> tuple[list, list]:
+def forward(params: dict, activation: str = "relu", H1=None, residual: bool = False) -> tuple[list, list]:
     """All features of the forward pass.
 
     Returns (Hs, Zs): Hs = [H_1, ..., H_L] (inputs of W_1..W_L; H_1 is not passed through act),
     Zs = [Z_1, ..., Z_L] (pre-activations; Z_L is the output Z).
+    residual: the intermediate layers l = 2..L-1 are residual blocks, H_{l+1} = H_l + act(W_l H_l)
+    (Zangrando et al., the residual networks of their Fig. 4; W_l square); H_2 = act(W_1 H_1) and
+    Z = W_L H_L as without.
     """
     act = act_fn(activation)
     H = params["H1"] if H1 is None else H1
@@ -88,7 +91,7 @@ def forward(params: dict, activation: str = "relu", H1=None) -> tuple[list, list
         Z = Wl @ H
         Zs.append(Z)
         if l < len(W) - 1:
-            H = act(Z)
+            H = H + act(Z) if residual and l > 0 else act(Z)
     return Hs, Zs
 
 
@@ -116,9 +119,10 @@ def reg_terms(params: dict, hyper: Hyper) -> jax.Array:
     return jnp.stack([h, *w])
 
 
-def loss_terms(params: dict, Y, hyper: Hyper, activation: str = "relu", loss: str = "mse", H1=None):
-    """(total, fit, per-factor reg) of the L-DUFM loss (SPEC.md)."""
-    _, Zs = forward(params, activation, H1)
+def loss_terms(params: dict, Y, hyper: Hyper, activation: str = "relu", loss: str = "mse", H1=None,
+               residual: bool = False):
+    """(total, fit, per-factor reg) of the L-DUFM loss (SPEC.md); residual: see `forward`."""
+    _, Zs = forward(params, activation, H1, residual)
     fit = FITS[loss](Zs[-1], Y)
     reg = reg_terms(params, hyper)
     return fit + jnp.sum(reg), fit, reg

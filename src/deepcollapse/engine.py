@@ -137,7 +137,8 @@ def check_memory(cfg: DUFMConfig, lanes: int) -> None:
 def final_features(params: dict, cfg: DUFMConfig):
     """(Hs, Zs) of one lane's parameters (with fixed data, H_1 = `input_data(cfg)`)."""
     X = input_data(cfg)
-    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation, None if X is None else jnp.asarray(X))
+    return dufm.forward(jax.tree.map(jnp.asarray, params), cfg.activation, None if X is None else jnp.asarray(X),
+                        bool(cfg.residual))
 
 
 def final_class_means(params: dict, cfg: DUFMConfig) -> dict:
@@ -244,7 +245,8 @@ class Program:
         return LaneState(params, opt_state, jnp.bool_(True), jnp.int32(-1), jnp.int32(0))
 
     def _loss(self, params, hyper):
-        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X,
+                                           residual=bool(self.base.residual))
         return total, (fit, reg)
 
     def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
@@ -295,8 +297,9 @@ class Program:
     def _terms_lane(self, params, lam_H, lam_W):
         """Loss terms and every layer's features [H_1..H_L, Z_1..Z_L] of one lane."""
         hyper = dufm.Hyper(lam_H, lam_W)
-        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X)
-        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
+        total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X,
+                                           residual=bool(self.base.residual))
+        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X, residual=bool(self.base.residual))
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
     def _means_lane(self, params) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 from deepcollapse.experiments import all_experiments, get, reproduce, write_report
 
-MODULES = ("sukenik", "garrod", "zangrando")  # the DUFM/theory/MLP figures (nets: test_nets_figures.py)
+MODULES = ("sukenik", "garrod", "zangrando", "maps")  # the DUFM/theory/MLP figures (nets: test_nets_figures.py)
 IMPLEMENTED = [e.name for e in all_experiments() if e.plot.__module__.rsplit(".", 1)[-1] in MODULES]
 _done: dict[str, object] = {}
 
@@ -47,11 +47,14 @@ def test_smoke_writes_every_file(root, name):
     if cfgs:  # the settings are those of the configs
         for k, v in meta["settings"]["fixed"].items():
             assert all(c.to_dict()[k] == v for c in cfgs), k
-    if cfgs:  # one table row per (point, lane) of the smoke configs, nothing from other sizes
+    if cfgs and "run_id" in table:  # one table row per (point, lane) of the smoke configs, nothing from other sizes
         ids = {c.run_id() for c in cfgs}
         lanes = sum(len(c.seed_list) for c in cfgs)
         points = table.drop_duplicates(["run_id", "lane"])
         assert set(points["run_id"]) == ids and len(points) == lanes
+    elif cfgs:  # a table of cells over the runs (sukenik-fig3-ratio, dufm-init-map): every lane counted once or more
+        runs = table["gd_runs"].sum() if "gd_runs" in table else table["runs"].sum()
+        assert runs >= sum(len(c.seed_list) for c in cfgs)
 
 
 def test_rerun_resumes_finished_points(root):
@@ -98,8 +101,9 @@ def test_ratio_table_equals_the_model_loss_of_the_constructions(root):
 
     d = run_smoke(root, "sukenik-fig3-ratio")
     t = pd.read_parquet(d / "results.parquet")
+    params = json.loads((d / "experiment.json").read_text())["params"]
     for (r, L), row in t.set_index(["r", "L"]).iterrows():
-        K, lam, n = r * (r - 1) // 2, 0.004, 5
+        K, lam, n = r * (r - 1) // 2, params["lam"], params["n"]
         Y, hyp = dufm.one_hot([n] * K), dufm.hyper(lam, lam, L)
         srg = srg_solution(r, L, [r] * (L - 1) + [K], n, lam, lam)
         dnc = dnc_solution(K, L, [K] * L, n, lam, lam)

@@ -257,3 +257,52 @@ def test_relu_comparison_follows_reg_condition_at_small_lam(K, L):
         assert relu_compare(K, L, 1e-2)["lowrank_wins"]
 
 
+
+
+# ---- Theorem 7 with the optimised offset (issue 12, item 5) ------------------------------------
+
+
+@pytest.mark.parametrize("K,L,n", [(4, 3, 2), (5, 2, 1), (6, 4, 2), (7, 3, 1)])
+def test_relu_pair_optimal_shift_through_relu_network(K, L, n):
+    """The optimal-offset construction is a point of the ReLU model whose loss is the claimed one: the
+    pre-activations stay >= 0 with offset exactly 1 (their smallest entry is 0), the output is s times
+    the pair structure, and the factor norms are equal."""
+    lam = 1e-3
+    sol = relu_pair_solution(K, L, K + 2, lam, n, shift="optimal")
+    p = _jax(sol.params)
+    _, Zs = dufm.forward(p, "relu")
+    for Z in Zs[:-1]:
+        assert float(jnp.min(Z)) >= -1e-12 * float(jnp.max(Z))
+        assert float(jnp.min(Z[:K, :])) == pytest.approx(0.0, abs=1e-12 * float(jnp.max(Z)))  # tight offset
+    np.testing.assert_allclose(np.asarray(Zs[-1]), repeat_columns(sol.scales["s"] * pair_structure(K), [n] * K),
+                               atol=1e-10)
+    Y = dufm.one_hot([n] * K)
+    total, _, reg = dufm.loss_terms(p, jnp.asarray(Y), dufm.hyper(lam, lam, L), "relu", "ce")
+    np.testing.assert_allclose(float(total), sol.loss, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(reg), reg[0], rtol=1e-10)
+
+
+@pytest.mark.parametrize("K,L", [(4, 3), (6, 2), (7, 4), (10, 3)])
+def test_relu_pair_optimal_shift_minimises_the_loss(K, L):
+    """The closed-form offset is the minimiser over rho: a 5% change either way costs loss, and it beats
+    App. B.9's offset 1; even K: rho^2 = 2/K."""
+    from deepcollapse.theory.ce import relu_pair_optimal_shift
+
+    lam, n = 2.0**-9, 5
+    rho = relu_pair_optimal_shift(K, L)
+    if K % 2 == 0:
+        assert rho**2 == pytest.approx(2.0 / K, rel=1e-12)
+    best = relu_pair_solution(K, L, K, lam, n, shift="optimal").loss
+    for r in (0.95 * rho, 1.05 * rho, 1.0):
+        assert relu_pair_solution(K, L, K, lam, n, shift=r).loss > best
+
+
+def test_relu_reg_condition_optimal_shift_even_closed_form():
+    """Even K, optimal offset: C^(-2) = 16 K^2 (2K+4)^(L-2) 2K / 4^L, so the condition is
+    8 K^3 (K+2)^(L-2) / 2^L < (K-1)^(L+1); at K = 10 it first holds at L = 5 (offset 1: L = 6)."""
+    for K in range(4, 30, 2):
+        for L in range(2, 16):
+            expect = np.log(8) + 3 * np.log(K) + (L - 2) * np.log(K + 2) - L * np.log(2) < (L + 1) * np.log(K - 1)
+            assert relu_reg_condition(K, L, "optimal") == expect, (K, L)
+    assert next(L for L in range(2, 9) if relu_reg_condition(10, L, "optimal")) == 5
+    assert next(L for L in range(2, 9) if relu_reg_condition(10, L)) == 6

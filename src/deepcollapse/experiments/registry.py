@@ -172,7 +172,7 @@ def all_experiments() -> list[Experiment]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
-_MODULES = ("sukenik", "garrod", "zangrando", "nets_figures")
+_MODULES = ("sukenik", "garrod", "zangrando", "maps", "nets_figures")
 
 
 def _load_all() -> None:

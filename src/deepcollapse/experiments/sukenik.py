@@ -114,6 +114,10 @@ def _fig1_plot(out_dir, data: Data):
     C.heatmap(axes[3], m["DNC M4^T M4"], r"DNC: $M_4^T M_4$", symmetric=True)
     for ax in axes:
         ax.set_xlabel("class")
+    axes[0].set_ylabel("neuron")
+    axes[1].set_ylabel("neuron")
+    axes[2].set_ylabel("class")
+    axes[3].set_ylabel("class")
     return C.save_figure(fig, out_dir, data.name)
 
 
@@ -141,15 +145,13 @@ def _fig2_summary(data: Data) -> str:
              f"init {cfg.init_scale}, {cfg.steps} steps), {len(p) - len(ok)} diverged.\n",
              f"- final loss: mean {C.fmt(ok['loss'].mean())}, std {C.fmt(ok['loss'].std())}, "
              f"min {C.fmt(ok['loss'].min())}, max {C.fmt(ok['loss'].max())}",
-             f"- L_DNC = {C.fmt(th['L_DNC'])}, L_SRG = {C.fmt(th['L_SRG'])}",
-             f"- runs below L_DNC: {int((ok['loss'] < th['L_DNC']).sum())}/{len(ok)}; "
-             f"below L_SRG: {int((ok['loss'] < th['L_SRG']).sum())}/{len(ok)}",
-             f"- found DNC: {int(ok['found_dnc'].astype(bool).sum())}/{len(ok)} "
-             f"(fraction {C.fmt(ok['found_dnc'].astype(bool).mean())})"]
+             C.below_line(ok, th["L_DNC"], "L_DNC"), C.below_line(ok, th["L_SRG"], "L_SRG"),
+             f"- found DNC: {C.proportion(int(ok['found_dnc'].astype(bool).sum()), len(ok))}"]
     ranks = [c for c in p.columns if c.startswith("rank_") and c != "rank_rtol"]
     if ranks:
         lines.append("- class-mean ranks (mean over runs): " + ", ".join(
             f"{c[5:]} {C.fmt(ok[c].mean(), 3)}" for c in ranks))
+    lines += C.convergence_lines(data)
     return "\n".join(lines) + "\n"
 
 
@@ -166,20 +168,15 @@ def _fig2_plot(out_dir, data: Data):
     L = data.configs[0].L
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     steps, loss = C.history_matrix(h, ids, "", "loss")
-    C.band(axes[0], steps, loss, label="training loss")
-    axes[0].axhline(th["L_DNC"], color="k", ls="--", lw=1, label=f"L_DNC = {th['L_DNC']:.4f}")
-    if th["L_SRG"] is not None:
-        axes[0].axhline(th["L_SRG"], color="r", ls=":", lw=1.2, label=f"L_SRG = {th['L_SRG']:.4f}")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("step")
-    axes[0].set_title("loss (mean, 1 std)")
-    axes[0].legend(fontsize=8)
+    C.loss_gap_panel(axes[0], steps, loss, th["L_DNC"], "L_DNC", {"L_SRG": th["L_SRG"]})
+    axes[0].set_title(f"loss - L_DNC, all {loss.shape[0]} seeds (below 0: beats DNC)")
     for l in range(1, L + 1):
         s, v = C.history_matrix(h, ids, f"H{l}", "nc1_trace")
         if v.size:
             C.band(axes[1], s, v, label=f"H{l}", log=True)
     axes[1].set_yscale("log")
     axes[1].set_xlabel("step")
+    axes[1].set_ylabel(r"tr$\Sigma_W$ / tr$\Sigma_B$")
     axes[1].set_title(r"DNC1: tr$\Sigma_W$/tr$\Sigma_B$ per layer (geo. mean, 1 std)")
     axes[1].legend(fontsize=8)
     sv = data.extra["svals"]
@@ -191,6 +188,7 @@ def _fig2_plot(out_dir, data: Data):
         C.band(axes[2], wide.columns.to_numpy(), wide.to_numpy(), label=f"M{l}", marker="o", ms=3, log=True)
     axes[2].set_yscale("log")
     axes[2].set_xlabel("singular value index")
+    axes[2].set_ylabel("singular value")
     axes[2].set_title("class-mean singular values (geo. mean, 1 std)")
     axes[2].legend(fontsize=8)
     return C.save_figure(fig, out_dir, data.name)
@@ -200,46 +198,143 @@ def _fig2_plot(out_dir, data: Data):
 # Fig. 3 left: L_SRG / L_DNC (theory)
 # ------------------------------------------------------------------------------------------------
 
+RATIO_LAM, RATIO_N = 0.002, 1  # neither L_DNC nor L_SRG is the zero solution (loss 1/2) for r <= 10, L <= 5
+RATIO_NOISE = 0.01  # std of the noise added to the SRG start of the gradient-descent runs
+ZERO_LOSS = 0.5  # MSE loss of Z = 0: ||Y||^2 / (2N)
+
+
 def _ratio_params(size: str) -> dict:
-    rs = [4, 5] if size == "smoke" else [4, 5, 6, 7, 8]
+    rs = [4, 5] if size == "smoke" else list(range(4, 11))
     Ls = [3, 4] if size == "smoke" else [3, 4, 5]
-    return {"r": rs, "L": Ls, "lam": LAM, "n": N_PER_CLASS, "srg_variant": "spec"}
+    return {"r": rs, "L": Ls, "lam": RATIO_LAM, "n": RATIO_N, "srg_variant": "spec",
+            "variants": ["spec", "balanced", "relaxed"], "gd_r": _ratio_gd_rs(size), "gd_L": _ratio_gd_Ls(size),
+            "gd_start": "srg", "gd_noise": RATIO_NOISE}
+
+
+def _ratio_gd_rs(size: str) -> list[int]:
+    return {"smoke": [4], "quick": [4, 6, 8, 10], "full": list(range(4, 11))}[size]
+
+
+def _ratio_gd_Ls(size: str) -> list[int]:
+    return [3] if size == "smoke" else [3, 4, 5]
+
+
+def _ratio_configs(size: str) -> list[DUFMConfig]:
+    """Gradient descent started at the SRG solution plus N(0, 0.01^2) noise (`config.Start`), K = C(r, 2),
+    width K in every layer (room for DNC and for the SRG solution), 5 runs (the caption's "averaged over
+    5 runs"), stopped when the loss changes by less than 1e-4 relative over 2000 steps."""
+    from deepcollapse.config import Convergence, Start
+
+    steps, log_every = {"smoke": (20, 10), "quick": (10000, 500), "full": (40000, 500)}[size]
+    window = 10 if size == "smoke" else 2000
+    out = []
+    for L in _ratio_gd_Ls(size):
+        for r in _ratio_gd_rs(size):
+            K = r * (r - 1) // 2
+            out.append(DUFMConfig(K=K, n=RATIO_N, L=L, width=K, activation="relu", loss="mse", lam_H=RATIO_LAM,
+                                  lam_W=RATIO_LAM, lr=0.5, init_scale=0.0, steps=steps, log_every=log_every,
+                                  seeds=2 if size == "smoke" else 5, start=Start(structure="srg", noise=RATIO_NOISE),
+                                  converge=Convergence(rtol=1e-4, window=window, stop=True)))
+    return out
 
 
 def _ratio_compute(data: Data) -> None:
+    """One row per (r, L): L_DNC, the three SRG constructions (spec = `ratio`, balanced, relaxed) and the
+    final loss of gradient descent from the SRG solution (mean, std, runs, converged) where trained."""
     import pandas as pd
 
     from deepcollapse.theory.srg import srg_ratio_table
 
     s = data.params
-    data.table = pd.DataFrame(srg_ratio_table(s["r"], s["L"], s["lam"], s["n"], s["srg_variant"]))
+    t = pd.DataFrame(srg_ratio_table(s["r"], s["L"], s["lam"], s["n"], "spec"))
+    for v in ("balanced", "relaxed"):
+        tv = pd.DataFrame(srg_ratio_table(s["r"], s["L"], s["lam"], s["n"], v))
+        t[f"loss_srg_{v}"] = tv["loss_srg"].astype(float).to_numpy()
+        t[f"ratio_{v}"] = tv["ratio"].astype(float).to_numpy()
+    t["zero_solution"] = (t["loss_dnc"] >= ZERO_LOSS - 1e-9) | (t["loss_srg"] >= ZERO_LOSS - 1e-9)
+    gd = []
+    if data.points is not None:
+        ok = C.alive(data.points)
+        for (K, L), g in ok.groupby(["K", "L"]):
+            gd.append({"K": int(K), "L": int(L), "gd_mean": g["loss"].mean(), "gd_std": g["loss"].std(ddof=0),
+                       "gd_runs": len(g), "gd_converged": int(C.converged_mask(g).sum())})
+    gd = pd.DataFrame(gd, columns=["K", "L", "gd_mean", "gd_std", "gd_runs", "gd_converged"])
+    t = t.merge(gd, on=["K", "L"], how="left")
+    t["ratio_gd"] = t["gd_mean"] / t["loss_dnc"]
+    t["ratio_gd_std"] = t["gd_std"] / t["loss_dnc"]
+    data.table = t
+
+
+def _ratio_l3_line(t) -> str:
+    """Which curve goes below 1 at L = 3 and by how much (issue 12, item 4)."""
+    t3 = t[t["L"] == 3]
+    parts = []
+    for col, name in (("ratio", "SPEC construction"), ("ratio_balanced", "balanced variant"),
+                      ("ratio_relaxed", "relaxed variant"), ("ratio_gd", "gradient descent from SRG")):
+        v = t3[["r", col]].dropna()
+        if v.empty:
+            continue
+        below = v[v[col] < 1]
+        if below.empty:
+            parts.append(f"{name}: never below 1 (min {C.fmt(v[col].min())} at r = {int(v.loc[v[col].idxmin(), 'r'])})")
+        else:
+            best = below.loc[below[col].idxmin()]
+            parts.append(f"{name}: below 1 for r = {', '.join(str(int(x)) for x in below['r'])}, lowest "
+                         f"{C.fmt(best[col])} at r = {int(best['r'])} ({C.fmt(100 * (1 - best[col]), 3)}% below L_DNC)")
+    return "At L = 3: " + "; ".join(parts) + "."
 
 
 def _ratio_summary(data: Data) -> str:
     t = data.table
     s = data.params
-    return (f"L_SRG / L_DNC, closed forms, lam = {s['lam']} on every factor, n = {s['n']}.\n\n"
-            + C.md_table(t.to_dict("records"), ["r", "K", "L", "loss_dnc", "loss_srg", "ratio"])
-            + f"\nSRG beats DNC (ratio < 1) in {int((t['ratio'] < 1).sum())}/{len(t)} cases; the paper: "
-              "the ratio falls below 1 and decreases with r and L.\n")
+    cols = ["r", "K", "L", "loss_dnc", "ratio", "ratio_balanced", "ratio_relaxed", "ratio_gd", "ratio_gd_std",
+            "gd_runs", "gd_converged"]
+    zero = int(t["zero_solution"].sum())
+    return (f"Loss / L_DNC vs r (K = C(r, 2)), lam = {s['lam']} on every factor, n = {s['n']}: the SPEC construction "
+            "(`ratio`, SPEC.md / the paper's Fig. 1), the balanced and relaxed variants (`theory.srg`), closed forms; "
+            f"and the final loss of gradient descent started at the SRG solution plus N(0, {s['gd_noise']}^2) noise "
+            "(`ratio_gd`: mean and 1 std over the runs, width K, lr 0.5), for r in "
+            f"{s['gd_r']}. {zero} of {len(t)} rows have a loss at the zero solution (1/2).\n\n"
+            + C.md_table(t.to_dict("records"), cols)
+            + f"\nThe SPEC construction beats DNC (ratio < 1) in {int((t['ratio'] < 1).sum())}/{len(t)} cases, never at "
+              "L = 3 (it beats DNC iff 2^(L-3) r / (r-1)^(L-2) < 1). " + _ratio_l3_line(t)
+            + "\n\nThe paper: the ratio falls below 1 and decreases with r and L, L = 3 among the curves below 1, "
+              "'averaged over 5 runs' with confidence intervals (trained runs).\n\n"
+            + ("\n".join(C.convergence_lines(data)) + "\n" if data.points is not None else ""))
 
 
 @register("sukenik-fig3-ratio", paper=PAPER, figure="Fig. 3 (left)",
-          description="L_SRG / L_DNC vs r (K = C(r,2)) for L = 3, 4, 5, closed forms (no training).",
-          compute=_ratio_compute, summarize=_ratio_summary, params=_ratio_params,
-          choices="lam = 0.004 on every factor and n = 5, as in Fig. 2; the SRG construction of SPEC.md.",
-          est_seconds={"smoke": 1, "quick": 1, "full": 1})
+          description="Loss / L_DNC vs r (K = C(r,2)) for L = 3, 4, 5: the SPEC SRG construction, its balanced and "
+                      "relaxed variants (closed forms) and gradient descent started at the SRG solution (5 runs).",
+          configs=_ratio_configs, compute=_ratio_compute, summarize=_ratio_summary, params=_ratio_params,
+          choices="lam = 0.002 on every factor and n = 1, so that neither L_DNC nor L_SRG is the zero solution "
+                  "(loss 1/2) up to r = 10, L = 5 (at lam 0.004, n = 5 L_DNC is 1/2 from r = 10); the SRG "
+                  "construction of SPEC.md, its balanced and relaxed variants; gradient descent from the SRG "
+                  "solution plus N(0, 0.01^2) noise, width K, lr 0.5, 5 runs, stopped at a relative loss change "
+                  "below 1e-4 over 2000 steps (cap 10000 steps quick, 40000 full), r = 4, 6, 8, 10 at quick size.",
+          est_seconds={"smoke": 10, "quick": 500, "full": 1800})
 def _ratio_plot(out_dir, data: Data):
     plt = C.plt()
     t = data.table
-    fig, ax = plt.subplots(figsize=(4.8, 3.6))
-    for L, g in t.groupby("L"):
-        g = g.sort_values("r")
-        ax.plot(g["r"], g["ratio"], "o-", label=f"L = {L}")
-    ax.axhline(1.0, color="gray", ls="--", lw=0.8)
-    ax.set_xlabel("r  (K = r(r-1)/2)")
-    ax.set_ylabel(r"$L_{SRG}/L_{DNC}$")
-    ax.legend()
+    Ls = sorted(t["L"].unique())
+    fig, axes = plt.subplots(1, len(Ls), figsize=(4.6 * len(Ls), 3.8), squeeze=False, sharey=True)
+    for ax, L in zip(axes[0], Ls):
+        g = t[t["L"] == L].sort_values("r")
+        ax.plot(g["r"], g["ratio"], "o-", label="SRG (SPEC construction)")
+        ax.plot(g["r"], g["ratio_balanced"], "s--", mfc="none", label="SRG balanced")
+        ax.plot(g["r"], g["ratio_relaxed"], "^:", label="SRG relaxed")
+        gd = g.dropna(subset=["ratio_gd"])
+        if not gd.empty:
+            ax.errorbar(gd["r"], gd["ratio_gd"], yerr=gd["ratio_gd_std"], fmt="kx-", capsize=3,
+                        label=f"GD from SRG ({int(gd['gd_runs'].max())} runs, mean, 1 std; "
+                              f"{int(gd['gd_converged'].sum())}/{int(gd['gd_runs'].sum())} converged)")
+        ax.axhline(1.0, color="gray", ls="--", lw=0.8)
+        ax.set_xlabel("r  (K = r(r-1)/2)")
+        ax.set_title(f"L = {L}", fontsize=10)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel(r"loss / $L_{DNC}$")
+    s = data.params
+    fig.suptitle(f"lam = {s['lam']}, n = {s['n']}; below 1: beats DNC", fontsize=9)
     return C.save_figure(fig, out_dir, data.name)
 
 
@@ -274,13 +369,15 @@ def _wd_summary(data: Data) -> str:
     rows = []
     for e, g in p.groupby("log2_lam"):
         row = {"log2 lam": f"{e:.0f}", "avg rank": g["avg_rank"].mean(), "std": g["avg_rank"].std(),
-               "P(DNC)": g["found_dnc"].astype(bool).mean(), "mean loss": g["loss"].mean()}
+               "P(DNC)": C.proportion(int(g["found_dnc"].astype(bool).sum()), len(g)), "mean loss": g["loss"].mean(),
+               "converged": f"{int(C.converged_mask(g).sum())}/{len(g)}"}
         for l in range(1, L + 1):
             row[f"H{l}"] = g[f"rank_H{l}"].mean()
         rows.append(row)
     return (f"Average class-mean rank over H1..H{L - 1} at convergence vs weight decay "
             f"({len(p)} non-diverged runs of {len(data.table)}).\n\n" + C.md_table(rows)
-            + "\nThe paper: the rank decreases as the weight decay grows (low-rank bias).\n")
+            + "\nThe paper: the rank decreases as the weight decay grows (low-rank bias).\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig3-rank-vs-wd", paper=PAPER, figure="Fig. 3 (middle)",
@@ -305,6 +402,7 @@ def _wd_plot(out_dir, data: Data):
     ax.axhline(data.configs[0].K, color="gray", ls="--", lw=0.8, label="K (DNC)")
     ax.set_xlabel(r"$\log_2 \lambda$")
     ax.set_ylabel("rank of class means")
+    ax.set_title(f"class-mean rank vs weight decay ({len(p)} seeds, mean and 1 std)", fontsize=9)
     ax.legend(fontsize=7)
     return C.save_figure(fig, out_dir, data.name)
 
@@ -335,16 +433,22 @@ def _pdnc_rows(points):
     rows = []
     for w, g in points.groupby("width"):
         ok = C.alive(g)
-        p = ok["found_dnc"].astype(bool).mean() if len(ok) else float("nan")
-        rows.append({"width": int(w), "runs": len(g), "diverged": len(g) - len(ok), "P(DNC)": p,
-                     "std err": np.sqrt(p * (1 - p) / max(len(ok), 1)), "mean loss": ok["loss"].mean(),
-                     "mean rank H2": ok["rank_H2"].mean() if "rank_H2" in ok else float("nan")})
+        k = int(ok["found_dnc"].astype(bool).sum())
+        lo, hi = C.wilson_interval(k, len(ok))
+        rows.append({"width": int(w), "init": float(g["init_scale"].iloc[0]), "runs": len(g),
+                     "diverged": len(g) - len(ok), "found DNC": k, "P(DNC)": k / len(ok) if len(ok) else float("nan"),
+                     "95% CI lo": lo, "95% CI hi": hi, "mean loss": ok["loss"].mean(),
+                     "mean rank H2": ok["rank_H2"].mean() if "rank_H2" in ok else float("nan"),
+                     "converged": f"{int(C.converged_mask(ok).sum())}/{len(ok)}"})
     return rows
 
 
 def _pdnc_summary(data: Data) -> str:
-    return ("Empirical probability of finding DNC vs width (L=4, K=10).\n\n" + C.md_table(_pdnc_rows(data.table))
-            + "\nThe paper: P(DNC) grows with the width.\n")
+    return ("Empirical probability of finding DNC vs width (L=4, K=10), with 95% Wilson intervals. The init std "
+            "shrinks as 0.3 sqrt(30/width) above width 30, so width and init scale change together; "
+            "`dufm-init-map` holds the width sweep at a fixed init next to this one.\n\n"
+            + C.md_table(_pdnc_rows(data.table))
+            + "\nThe paper: P(DNC) grows with the width.\n\n" + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig3-pdnc-vs-width", paper=PAPER, figure="Fig. 3 (right)",
@@ -358,10 +462,11 @@ def _pdnc_plot(out_dir, data: Data):
     plt = C.plt()
     rows = _pdnc_rows(data.table)
     fig, ax = plt.subplots(figsize=(5, 3.8))
-    ax.errorbar([r["width"] for r in rows], [r["P(DNC)"] for r in rows], yerr=[r["std err"] for r in rows],
-                fmt="o-", capsize=3)
-    ax.set_xlabel("width")
-    ax.set_ylabel("P(DNC)")
+    C.wilson_errorbar(ax, [r["width"] for r in rows], [r["found DNC"] for r in rows],
+                      [r["runs"] - r["diverged"] for r in rows])
+    ax.set_xlabel("width (init std 0.3 sqrt(30/width) above 30)")
+    ax.set_ylabel("P(found DNC), 95% Wilson interval")
+    ax.set_title(f"{rows[0]['runs']} seeds per width; init scaled with width (see dufm-init-map)", fontsize=8)
     ax.set_ylim(-0.05, 1.05)
     return C.save_figure(fig, out_dir, data.name)
 
@@ -421,15 +526,22 @@ def _fig5_summary(data: Data) -> str:
         g = ok[ok["K"] == K]
         below = g["loss"] < b["theory"]["L_DNC"]
         low = below & (g["rank_H3"] < K)
+        conv = C.converged_mask(g)
         rows.append({"K": str(K), "seed": str(int(r["seed"])), "loss": r["loss"], "fit": r["fit"], "reg": r["reg"],
                      "L_DNC": b["theory"]["L_DNC"], "L_SRG": b["theory"]["L_SRG"],
                      "rank M3": str(_rank(b["M3"])), "rank M4": str(_rank(b["M4"])),
                      "found DNC": str(bool(r["found_dnc"])),
+                     "best converged": str(bool(r.get("converged") or False)),
                      "seeds < L_DNC": f"{int(below.sum())}/{len(g)}",
-                     "of them rank M3 < K": f"{int(low.sum())}/{len(g)}"})
-    return ("4-DUFM with few classes, best of the seeds for each K (all seeds counted in the last columns).\n\n"
+                     "of them rank M3 < K": f"{int(low.sum())}/{len(g)}",
+                     "converged of those": f"{int((low & conv).sum())}/{int(low.sum())}"})
+    inits = ", ".join(f"{k}: {v}" for k, v in FIG5_INIT.items())
+    return ("4-DUFM with few classes, best of the seeds for each K (all seeds counted in the last columns). "
+            f"Tuned init std per K ({inits}): at 0.2-0.3 every seed ends at DNC; `dufm-init-map` maps "
+            "P(loss < L_DNC) over init scale x lam.\n\n"
             + C.md_table(rows)
-            + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n")
+            + "\nThe paper: low-rank solutions beat DNC already for K = 3, 4, 5.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("sukenik-fig5", paper=PAPER, figure="Fig. 5",
@@ -445,20 +557,30 @@ def _fig5_plot(out_dir, data: Data):
     plt = C.plt()
     best = data.extra["best"]
     h = _loss_key(data.histories)
-    fig, axes = plt.subplots(len(best), 4, figsize=(16, 3.3 * len(best)), squeeze=False)
+    fig, axes = plt.subplots(len(best), 5, figsize=(20, 3.3 * len(best)), squeeze=False)
     for i, (K, b) in enumerate(best.items()):
         row = b["row"]
+        n_seeds = int((data.points["K"] == K).sum())
         hh = h[(h["run_id"] == row["run_id"]) & (h["lane"] == row["lane"]) & (h["layer"] == "")]
-        for metric in ("loss", "fit", "reg"):
+        g = hh[hh["metric"] == "loss"].sort_values("step")
+        C.loss_gap_panel(axes[i, 0], g["step"].to_numpy(), g["value"].to_numpy()[None, :], b["theory"]["L_DNC"],
+                         "L_DNC", {"L_SRG": b["theory"]["L_SRG"]}, label=f"best seed ({int(row['seed'])})")
+        axes[i, 0].set_title(f"K = {K}, init {FIG5_INIT[K]} (tuned): best of {n_seeds} seeds", fontsize=9)
+        for metric in ("fit", "reg"):
             g = hh[hh["metric"] == metric].sort_values("step")
-            axes[i, 0].plot(g["step"], g["value"], label=metric)
-        axes[i, 0].axhline(b["theory"]["L_DNC"], color="k", ls="--", lw=1, label="L_DNC")
-        axes[i, 0].set_yscale("log")
-        axes[i, 0].set_title(f"K = {K}: loss")
-        axes[i, 0].legend(fontsize=7)
-        C.heatmap(axes[i, 1], C.nonzero_rows(b["M3"]), "M3 (non-zero rows)")
-        C.heatmap(axes[i, 2], C.nonzero_rows(b["M4"]), "M4 before ReLU (non-zero rows)", symmetric=True)
-        C.heatmap(axes[i, 3], b["M3"].T @ b["M3"], r"$M_3^T M_3$")
+            axes[i, 1].plot(g["step"], g["value"], label=metric)
+        axes[i, 1].set_yscale("log")
+        axes[i, 1].set_xlabel("step")
+        axes[i, 1].set_ylabel("loss term")
+        axes[i, 1].set_title(f"K = {K}: fit and regularisation (best seed)", fontsize=9)
+        axes[i, 1].legend(fontsize=7)
+        C.heatmap(axes[i, 2], C.nonzero_rows(b["M3"]), "M3 (non-zero rows)")
+        C.heatmap(axes[i, 3], C.nonzero_rows(b["M4"]), "M4 before ReLU (non-zero rows)", symmetric=True)
+        C.heatmap(axes[i, 4], b["M3"].T @ b["M3"], r"$M_3^T M_3$")
+        for ax in axes[i, 2:]:
+            ax.set_xlabel("class")
+            ax.set_ylabel("class" if ax is axes[i, 4] else "neuron")
+    fig.suptitle("Init scale tuned per K (at 0.2-0.3 every seed ends at DNC; map: dufm-init-map)", fontsize=10)
     return C.save_figure(fig, out_dir, data.name)
 
 
@@ -476,7 +598,7 @@ def _fig6_compute(data: Data) -> None:
     params = C.lane_params(data, row["run_id"], row["lane"])
     m = final_class_means(params, cfg)
     Hs, Zs = final_features(params, cfg)
-    data.extra.update(row=row, M2=m["H2"], M6=m["H6"],
+    data.extra.update(row=row, M2=m["H2"], M6=m["H6"], n_seeds=len(data.points),
                       sv_M2=np.linalg.svd(m["H2"], compute_uv=False),
                       sv_pre=np.linalg.svd(np.asarray(Zs[4]), compute_uv=False),
                       sv_post=np.linalg.svd(np.asarray(Hs[5]), compute_uv=False),
@@ -492,7 +614,10 @@ def _fig6_summary(data: Data) -> str:
             f"- numerical ranks (rtol 1e-3): M2 {_rank(e['sv_M2'])}, H6 before ReLU {_rank(e['sv_pre'])}, "
             f"after ReLU {_rank(e['sv_post'])}\n"
             "\nThe paper (Fig. 6 caption): the class means of intermediate layers are low rank at K = 15, L = 7; "
-            "it shows the singular values of M2 and of H6 before and after the ReLU.\n")
+            "it shows the singular values of M2 and of H6 before and after the ReLU.\n\n"
+            + "\n".join([C.below_line(data.points, e["theory"]["L_DNC"], "L_DNC"),
+                          C.below_line(data.points, e["theory"]["L_SRG"], "L_SRG"), *C.convergence_lines(data)])
+            + "\n")
 
 
 @register("sukenik-fig6", paper=PAPER, figure="Fig. 6",
@@ -507,6 +632,9 @@ def _fig6_plot(out_dir, data: Data):
     fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
     axes[0, 0].semilogy(np.arange(1, len(e["sv_M2"]) + 1), np.clip(e["sv_M2"], 1e-12, None), "o-")
     axes[0, 0].set_title("singular values of M2")
+    for ax in (axes[0, 0], axes[1, 0], axes[1, 1]):
+        ax.set_xlabel("index")
+        ax.set_ylabel("singular value")
     C.heatmap(axes[0, 1], C.nonzero_rows(e["M2"]), "M2 (non-zero rows)")
     C.heatmap(axes[0, 2], C.nonzero_rows(e["M6"]), "M6 (non-zero rows)")
     C.heatmap(axes[0, 3], e["M6"].T @ e["M6"], r"$M_6^T M_6$")
@@ -514,6 +642,16 @@ def _fig6_plot(out_dir, data: Data):
     axes[1, 0].set_title("singular values of H6 before ReLU")
     axes[1, 1].semilogy(np.arange(1, len(e["sv_post"]) + 1), np.clip(e["sv_post"], 1e-12, None), "o-")
     axes[1, 1].set_title("singular values of H6 = ReLU(.)")
-    for ax in (axes[1, 2], axes[1, 3]):
-        ax.axis("off")
+    for ax in axes[0, 1:]:
+        ax.set_xlabel("class")
+        ax.set_ylabel("class" if ax is axes[0, 3] else "neuron")
+    r = e["row"]
+    h = _loss_key(data.histories)
+    g = h[(h["run_id"] == r["run_id"]) & (h["lane"] == r["lane"]) & (h["layer"] == "") & (h["metric"] == "loss")]
+    g = g.sort_values("step")
+    C.loss_gap_panel(axes[1, 2], g["step"].to_numpy(), g["value"].to_numpy()[None, :], e["theory"]["L_DNC"], "L_DNC",
+                     {"L_SRG": e["theory"]["L_SRG"]}, label=f"best seed ({int(r['seed'])})")
+    axes[1, 2].set_title("loss - L_DNC (best seed)", fontsize=9)
+    axes[1, 3].axis("off")
+    fig.suptitle(f"K = 15, L = 7, init 0.2: best of {e['n_seeds']} seeds (seed {int(r['seed'])}) shown", fontsize=10)
     return C.save_figure(fig, out_dir, data.name)

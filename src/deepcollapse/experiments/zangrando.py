@@ -93,7 +93,8 @@ def _fig1_summary(data: Data) -> str:
     m = t[t["layer"] != f"W{L}"].groupby(["lam", "sigma"])["dist_rank_K"].mean().reset_index()
     return ("Relative distance of the trained W_1..W_{L-1} to rank K = 10 (mean over layers and seeds).\n\n"
             + C.md_table(m.to_dict("records"), ["lam", "sigma", "dist_rank_K"])
-            + "\nThe paper: the distance grows with the within-class spread sigma (TCV) and shrinks as lam grows.\n")
+            + "\nThe paper: the distance grows with the within-class spread sigma (TCV) and shrinks as lam grows.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("zangrando-fig1", paper=PAPER, figure="Fig. 1",
@@ -208,7 +209,8 @@ def _fig2_summary(data: Data) -> str:
             + C.md_table(_fig2_rows(data))
             + "\nThe paper: the singular values converge to the predicted ones as delta -> 0. The prediction is "
               "exact for linear networks (theory.interpolant); ReLU runs may end at a lower loss with other "
-              "singular values, which the table shows when they do.\n")
+              "singular values, which the table shows when they do.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
 
 
 @register("zangrando-fig2", paper=PAPER, figure="Fig. 2",
@@ -286,8 +288,8 @@ def _fig3_summary(data: Data) -> str:
                          for l in range(tcvn.shape[2])),
              f"- distance of W_1..W_(L-1) to rank K, start -> end (mean): {C.fmt(np.nanmean(dist[0]), 3)} -> "
              f"{C.fmt(np.nanmean(dist[-1]), 3)}",
-             "\nThe paper: TCV decreases layer by layer and over training; the weights approach rank K."]
-    return "\n".join(lines) + "\n"
+             "\nThe paper: TCV decreases layer by layer and over training; the weights approach rank K.\n"]
+    return "\n".join(lines + C.convergence_lines(data)) + "\n"
 
 
 @register("zangrando-fig3", paper=PAPER, figure="Fig. 3",
@@ -387,4 +389,79 @@ def _fig5_plot(out_dir, data: Data):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"step {step}, Z{l + 1}", fontsize=8)
+    return C.save_figure(fig, out_dir, data.name)
+
+
+# ------------------------------------------------------------------------------------------------
+# Fig. 4: norms of the intermediate weights of an L = 6 residual network during training
+# ------------------------------------------------------------------------------------------------
+
+FIG4_L, FIG4_LAMS, FIG4_SIGMA = 6, (1e-3, 3e-3), 0.3
+
+
+def _fig4_configs(size: str) -> list:
+    seeds = 2 if size == "smoke" else 3
+    lams = FIG4_LAMS[:1] if size == "smoke" else FIG4_LAMS
+    out = []
+    for lam in lams:
+        c = mlp_config(size, lam, FIG4_SIGMA, seeds)
+        out.append(c.model_copy(update={"L": FIG4_L, "residual": True}))
+    from deepcollapse.config import DUFMConfig
+
+    return [DUFMConfig(**c.to_dict()) for c in out]  # validated again with L = 6
+
+
+def _fig4_compute(data: Data) -> None:
+    import pandas as pd
+
+    rows = []
+    h = data.histories
+    for l in range(1, FIG4_L + 1):
+        g = h[(h["layer"] == f"W{l}") & (h["metric"] == "norm")].sort_values("step")
+        for (rid, lane), gg in g.groupby(["run_id", "lane"]):
+            v = gg["value"].to_numpy(float)
+            steps = gg["step"].to_numpy()
+            tail = v[steps >= 0.9 * steps[-1]]
+            rows.append({"run_id": rid, "lane": int(lane), "lam": float(gg["lam_W"].iloc[0]), "layer": f"W{l}",
+                         "norm_start": v[0], "norm_end": v[-1],
+                         "rel_change_last_10pct": float((tail.max() - tail.min()) / max(abs(v[-1]), 1e-30))})
+    data.table = pd.DataFrame(rows)
+
+
+def _fig4_summary(data: Data) -> str:
+    t = data.table
+    m = t.groupby(["lam", "layer"])[["norm_start", "norm_end", "rel_change_last_10pct"]].mean().reset_index()
+    return (f"Residual MLP (L = {FIG4_L}, layers 2..{FIG4_L - 1} residual: H_(l+1) = H_l + ReLU(W_l H_l)), the data and "
+            f"training of Fig. 3 (sigma = {FIG4_SIGMA}), lam = {', '.join(map(str, FIG4_LAMS))}: Frobenius norms of "
+            "W_1..W_6 at the start and the end (mean over seeds) and their relative change over the last 10% of the "
+            "steps.\n\n" + C.md_table(m.to_dict("records"))
+            + "\nThe paper (Fig. 4 caption): the norms converge to the structured minima of its residual-network "
+              "theorem (delta = 1/lambda). The project's copy of the paper lacks that theorem's statement, so the "
+              "values of those minima are not checked here; the figure shows whether and where the norms settle.\n\n"
+            + "\n".join(C.convergence_lines(data)) + "\n")
+
+
+@register("zangrando-fig4", paper=PAPER, figure="Fig. 4",
+          description="Norms of the weight matrices of an L = 6 residual MLP (layers 2..5 residual) on Gaussian "
+                      "clusters during training.",
+          configs=_fig4_configs, compute=_fig4_compute, summarize=_fig4_summary,
+          choices=MLP_CHOICES + " Fig. 4: L = 6, layers 2..5 residual blocks H_(l+1) = H_l + ReLU(W_l H_l) (the "
+                  "block form is ours: the project's copy of the paper does not define it), sigma = 0.3, "
+                  "lam in {1e-3, 3e-3}, 3 seeds.",
+          est_seconds={"smoke": 10, "quick": 60, "full": 200})
+def _fig4_plot(out_dir, data: Data):
+    plt = C.plt()
+    lams = sorted(data.table["lam"].unique())
+    fig, axes = plt.subplots(1, len(lams), figsize=(5.5 * len(lams), 3.8), squeeze=False, sharey=True)
+    h = data.histories
+    for ax, lam in zip(axes[0], lams):
+        ids = data.points[np.isclose(data.points["lam_W"].astype(float), lam)]["run_id"].unique()
+        for l in range(1, FIG4_L + 1):
+            steps, v = C.history_matrix(h, ids, f"W{l}", "norm")
+            C.band(ax, steps, v, label=f"W{l}" + (" (residual)" if 1 < l < FIG4_L else ""))
+        ax.set_xlabel("step")
+        n_seeds = int(data.points["run_id"].isin(ids).sum())
+        ax.set_title(f"lam = {lam}: {n_seeds} seeds (mean, 1 std)", fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel(r"$\|W_l\|_F$")
     return C.save_figure(fig, out_dir, data.name)

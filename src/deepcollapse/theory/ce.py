@@ -302,25 +302,76 @@ def ce_compare(K: int, L: int, lam: float, n: int = 1) -> dict:
 # ---------------------------------------------------------------------------------------------------
 
 
-def relu_pair_unit(K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit-scale blocks of the Theorem 7 construction (Garrod & Keating, App. B.9, reconstructed).
+def relu_pair_blocks(K: int) -> dict:
+    """The building blocks of the Theorem 7 construction (Garrod & Keating, App. B.9, reconstructed).
 
-    Returns (F, W, W_out), K x K each, with F >= 0, W F = 2 F, W_out F = 2 * pair_structure(K):
-      even K: M = pair_structure(K), F = M + 11^T, W = M + (2/K) 11^T, W_out = M
-              (M^2 = 2M, M 1 = 0: the "algebraic identities" of B.9);
-      odd K:  D = pairs on the first K-1 classes (+) [2], u = (1_{K-1}, 0), F = D + u 1^T,
-              W = D + 2/(K-1) u u^T, W_out = pair_structure(K) (D^2 = 2D, D u = 0, u^T u = K-1).
-    The rank-1 non-negative offset makes every feature entry >= 0, so ReLU is the identity on them.
+    {"D", "Uf", "Uw", "Wout", "kappa"}, K x K each but kappa: D the pair part with D^2 = 2D (even K:
+    D = pair_structure(K); odd K: pairs on the first K-1 classes (+) [2]); Uf the feature offset and Uw
+    the weight offset (even: 11^T, 11^T; odd: u 1^T, u u^T with u = (1_{K-1}, 0)), with D Uf = 0,
+    Uf^T D = 0, Uw Uf = kappa Uf (kappa = K, odd K - 1); Wout the output map (pair_structure(K)),
+    Wout D = 2 pair_structure(K), Wout Uf = 0. D + q Uf >= 0 entrywise iff q >= 1.
     """
     K = _check_K(K)
     ones = np.ones(K)
     if K % 2 == 0:
-        M = pair_structure(K)
-        return M + np.outer(ones, ones), M + (2.0 / K) * np.outer(ones, ones), M
+        return {"D": pair_structure(K), "Uf": np.outer(ones, ones), "Uw": np.outer(ones, ones),
+                "Wout": pair_structure(K), "kappa": float(K)}
     D = pair_structure(K)
     D[K - 1, K - 1] = 2.0
     u = np.r_[np.ones(K - 1), 0.0]
-    return D + np.outer(u, ones), D + (2.0 / (K - 1)) * np.outer(u, u), pair_structure(K)
+    return {"D": D, "Uf": np.outer(u, ones), "Uw": np.outer(u, u), "Wout": pair_structure(K), "kappa": float(K - 1)}
+
+
+def relu_pair_optimal_shift(K: int, L: int) -> float:
+    """The offset rho of H_1 = D + rho Uf that minimises the Theorem 7 construction's loss (ours).
+
+    Only the pre-activations Z_1..Z_(L-1) must be >= 0; H_1 (free features) need not be. With
+    H_1 = p (D + rho Uf) and W_1 = a (D + 2/(kappa rho) Uw), Z_1 = 2 a p (D + Uf): offset 1, the least
+    that keeps Z_1 >= 0, and W_l = D + (2/kappa) Uw keeps it (l = 2..L-1). At equal factor norms the loss
+    depends on rho only through the product ||D + rho Uf||^2 ||D + 2/(kappa rho) Uw||^2
+    = (m + rho^2 A)(m + B / rho^2), m = ||D||^2, A = ||Uf||^2, B = 4 ||Uw||^2 / kappa^2, minimal at
+    rho^2 = sqrt(B / A) with value (m + sqrt(A B))^2 (even K: rho^2 = 2/K, 16 K^2 against 2K (K+2)^2
+    at App. B.9's rho = 1). L = 1 has no ReLU: rho = 0.
+    """
+    if L < 2:
+        return 0.0
+    b = relu_pair_blocks(K)
+    A = float(np.sum(b["Uf"] ** 2))
+    B = 4.0 * float(np.sum(b["Uw"] ** 2)) / b["kappa"] ** 2
+    return float((B / A) ** 0.25)
+
+
+def _shift(K: int, L: int, shift) -> float:
+    if isinstance(shift, str):
+        if shift != "optimal":
+            raise ValueError(f"shift must be a number > 0 or 'optimal', got {shift!r}")
+        return relu_pair_optimal_shift(K, L)
+    if not (shift > 0 or (L < 2 and shift >= 0)):
+        raise ValueError(f"shift must be > 0 (the first pre-activation needs an offset), got {shift}")
+    return float(shift)
+
+
+def relu_pair_unit(K: int, L: int = 2, shift=1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-scale factors (F, W_1, W_mid, W_out) of the Theorem 7 construction (`relu_pair_blocks`).
+
+    F = D + rho Uf (H_1), W_1 = D + 2/(kappa rho) Uw, W_mid = D + (2/kappa) Uw (W_2..W_(L-1)), W_out:
+    every pre-activation Z_l = 2^l (D + Uf) >= 0 (l < L), so ReLU is the identity on them, and
+    Z_L = 2^L pair_structure(K). shift: rho; 1 is App. B.9's construction as reconstructed
+    (F = M + 11^T, W = M + (2/K) 11^T for even K), "optimal" is `relu_pair_optimal_shift`.
+    """
+    b = relu_pair_blocks(K)
+    rho = _shift(K, L, shift)
+    W1 = b["D"] + (2.0 / (b["kappa"] * rho)) * b["Uw"] if rho > 0 else b["D"]
+    return b["D"] + rho * b["Uf"], W1, b["D"] + (2.0 / b["kappa"]) * b["Uw"], b["Wout"]
+
+
+def _relu_pair_norms(K: int, L: int, n: int, shift) -> np.ndarray:
+    """Frobenius norms of the unit factors H_1 (n copies of each column), W_1, .., W_L."""
+    F, W1, Wm, Wout = relu_pair_unit(K, L, shift)
+    if L == 1:
+        return np.array([np.sqrt(n) * np.linalg.norm(F), np.linalg.norm(Wout)])
+    return np.array([np.sqrt(n) * np.linalg.norm(F), np.linalg.norm(W1)] + [np.linalg.norm(Wm)] * (L - 2)
+                    + [np.linalg.norm(Wout)])
 
 
 def _embed(A: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -329,23 +380,26 @@ def _embed(A: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def relu_pair_solution(K: int, L: int, width: int | Sequence[int], lam: float, n: int = 1) -> Construction:
+def relu_pair_solution(K: int, L: int, width: int | Sequence[int], lam: float, n: int = 1,
+                       shift=1.0) -> Construction:
     """Theorem 7 low-rank solution of the deep ReLU CE UFM at its optimal scale (App. B.9, reconstructed).
 
-    With (F, W, W_out) from `relu_pair_unit`: H_1 = t_0 F kron 1_n^T, W_l = t_l W (l < L),
-    W_L = t_L W_out, zero-padded to the widths (each >= K). Pre-activations are positive multiples of
-    F >= 0, so the ReLU network computes the linear product and Z = 2^L prod(t) pair_structure(K).
-    Equal factor norms nu (optimal for a fixed product, AM-GM): t_f = nu / ||unit factor f||, so
-    s = C nu^(L+1) and reg = (L+1)/2 lam nu^2 = (L+1)/2 lam (s/C)^(2/(L+1)); s is optimised as in
-    `optimal_scale`. scales: {"s": output scale, "nu": common factor norm}.
+    With (F, W_1, W_mid, W_out) from `relu_pair_unit(K, L, shift)`: H_1 = t_0 F kron 1_n^T,
+    W_1 = t_1 W_1, W_l = t_l W_mid (1 < l < L), W_L = t_L W_out, zero-padded to the widths (each >= K).
+    Pre-activations are positive multiples of D + Uf >= 0, so the ReLU network computes the linear
+    product and Z = 2^L prod(t) pair_structure(K). Equal factor norms nu (optimal for a fixed product,
+    AM-GM): t_f = nu / ||unit factor f||, so s = C nu^(L+1) and reg = (L+1)/2 lam nu^2
+    = (L+1)/2 lam (s/C)^(2/(L+1)); s is optimised as in `optimal_scale`. shift: the offset rho of H_1
+    (1: App. B.9; "optimal": `relu_pair_optimal_shift`). scales: {"s", "nu", "shift"}.
     """
     K = _check_K(K)
     widths = (int(width),) * L if np.isscalar(width) else tuple(int(w) for w in width)
     if len(widths) != L or min(widths) < K:
         raise ValueError(f"width must be one int or L={L} ints, each >= K={K}, got {list(widths)}")
-    F, Wm, Wout = relu_pair_unit(K)
+    rho = _shift(K, L, shift)
+    F, W1, Wm, Wout = relu_pair_unit(K, L, rho)
     sz = _sizes(K, n, None)
-    norms = np.array([np.sqrt(n) * np.linalg.norm(F)] + [np.linalg.norm(Wm)] * (L - 1) + [np.linalg.norm(Wout)])
+    norms = _relu_pair_norms(K, L, n, rho)
     C = 2.0**L / np.prod(norms)
     S = pair_structure(K)
     profile = ScaleProfile(S, L, lam, sz, sigma_sum=C ** (-2.0 / (L + 1)))
@@ -354,34 +408,44 @@ def relu_pair_solution(K: int, L: int, width: int | Sequence[int], lam: float, n
     t = nu / norms
     dims = list(widths) + [K]
     H1 = _embed(t[0] * np.repeat(F, n, axis=1), widths[0], K * n)
-    W = [_embed(t[l + 1] * Wm, dims[l + 1], dims[l]) for l in range(L - 1)]
+    units = [W1] + [Wm] * (L - 2)
+    W = [_embed(t[l + 1] * units[l], dims[l + 1], dims[l]) for l in range(L - 1)]
     W.append(_embed(t[L] * Wout, K, dims[L - 1]))
     fit = profile.fit(s_star)
     meta = {"K": K, "L": L, "lam": lam, "sizes": sz.tolist(), "structure": "relu_pairs",
             "activation": "relu", "loss_fn": "ce", "C": float(C)}
     return Construction(params={"H1": H1, "W": tuple(W)}, loss=loss, fit=fit, reg=loss - fit,
-                        scales={"s": s_star, "nu": float(nu)}, meta=meta)
+                        scales={"s": s_star, "nu": float(nu), "shift": rho}, meta=meta)
 
 
-def relu_reg_condition(K: int, L: int) -> bool:
+def relu_reg_condition(K: int, L: int, shift=1.0) -> bool:
     """Whether the Theorem 7 construction has lower regularisation than DNC at equal output scale.
 
     From `relu_pair_solution`: reg = (L+1)/2 lam (s/C)^(2/(L+1)) vs DNC (L+1)/2 lam (K-1) s^(2/(L+1))
-    (n = 1; n cancels), i.e. C^(-2/(L+1)) < K-1; even K this is K^2 (K+2)^L / 2^L < (K-1)^(L+1).
+    (n = 1; n cancels), i.e. C^(-2/(L+1)) < K-1; even K, shift 1: K^2 (K+2)^L / 2^L < (K-1)^(L+1);
+    even K, optimal shift: 8 K^3 (K+2)^(L-2) / 2^L < (K-1)^(L+1) (L >= 2).
     Sufficient (with the fit advantage of the pairs) for Theorem 7's conclusion under Assumption 1.
     """
     K = _check_K(K)
-    F, Wm, Wout = relu_pair_unit(K)
-    log_norms = np.log(np.linalg.norm(F)) + (L - 1) * np.log(np.linalg.norm(Wm)) + np.log(np.linalg.norm(Wout))
-    log_C = L * np.log(2.0) - log_norms
+    log_C = L * np.log(2.0) - float(np.sum(np.log(_relu_pair_norms(K, L, 1, shift))))
     return bool(-2.0 / (L + 1) * log_C < np.log(K - 1))
 
 
 def relu_compare(K: int, L: int, lam: float, n: int = 1) -> dict:
-    """Theorem 7 check: the ReLU pair construction vs the deep linear DNC optimum, which lower-bounds
-    the loss of every DNC solution of the deep ReLU UFM under Assumption 1 (App. B.9)."""
+    """Theorem 7 check: the ReLU pair construction (App. B.9's shift 1, and the optimal shift) vs the deep
+    linear DNC optimum, which lower-bounds the loss of every DNC solution of the deep ReLU UFM under
+    Assumption 1 (App. B.9)."""
     s_d, l_d = optimal_scale(dnc_structure(K), L, lam, n)
     sol = relu_pair_solution(K, L, K, lam, n)
+    opt = relu_pair_solution(K, L, K, lam, n, shift="optimal")
     return {"K": K, "L": L, "lam": lam, "n": n, "loss_dnc_bound": l_d, "loss_relu_lowrank": sol.loss,
             "s_dnc": s_d, "s_relu_lowrank": sol.scales["s"], "lowrank_wins": bool(sol.loss < l_d * (1 - 1e-12)),
-            "reg_condition": relu_reg_condition(K, L)}
+            "reg_condition": relu_reg_condition(K, L),
+            "loss_relu_lowrank_opt": opt.loss, "shift_opt": opt.scales["shift"],
+            "lowrank_opt_wins": bool(opt.loss < l_d * (1 - 1e-12)),
+            "reg_condition_opt": relu_reg_condition(K, L, "optimal")}
+
+
+def relu_win_table(Ks: Sequence[int], Ls: Sequence[int], lam: float, n: int = 1) -> list[dict]:
+    """`relu_compare` for every (K, L): at which K and L the construction beats the linear DNC bound."""
+    return [relu_compare(int(K), int(L), lam, n) for K in Ks for L in Ls]

@@ -39,7 +39,7 @@ def known_constructions(cfg) -> dict:
     """
     from deepcollapse.reference import triangular_r
 
-    if getattr(cfg, "data", None) is not None:
+    if getattr(cfg, "data", None) is not None or getattr(cfg, "residual", None):
         return {}
     K, L, widths, sizes = cfg.K, cfg.L, list(cfg.widths), list(cfg.sizes)
     lams, balanced = list(cfg.lams_W), len(set(cfg.sizes)) == 1
