@@ -303,7 +303,7 @@ class Program:
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
     def _means_lane(self, params) -> dict:
-        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X)
+        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X, residual=bool(self.base.residual))
         return metrics.layer_class_means(Hs, Zs, self.y, self.base.K)
 
     # ---- whole-program entry points ---------------------------------------------------------------
