@@ -322,7 +322,9 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig) -> dic
     """One lane's summary row: config index, seed, the lane's hyper-parameters, divergence, the final
     loss terms, the reference losses L_DNC / L_SRG or L_lowrank (`reference.reference_losses`, keys
     loss_dnc / loss_lowrank), the class-mean ranks and NC2 distances of every layer, found_dnc, and
-    the singular values of every layer's class means."""
+    the singular values of every layer's class means; the theory oracle (`theory.classify.oracle`):
+    structure (the known structure matched, or "new"), structure_closest, structure_distance,
+    loss_vs_dnc, best_construction, loss_best, loss_vs_best."""
     from .reference import summary_references
 
     p = lane.index
@@ -331,12 +333,16 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig) -> dic
     row = {"lane": p, "seed": lane.seed, "config": lane.config_index, **cfg.lane_columns(),
            "diverged": diverged, "diverged_at": int(res.diverged_at[p]) if diverged else None,
            "loss": _num(last["loss"][p]), "fit": _num(last["fit"][p]), "reg": _num(last["reg"][p]),
-           **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {}}
+           **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {},
+           "structure": None}
     if not diverged:
         params = res.lane_params(p)
         row.update(dnc_verdict(params, cfg))
-        row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist()
-                                  for k, M in final_class_means(params, cfg).items()}
+        means = final_class_means(params, cfg)
+        row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist() for k, M in means.items()}
+        from .theory.classify import oracle, solution_means
+
+        row.update(oracle(solution_means(means), cfg, row["loss"], verdict=row))
     return row
 
 

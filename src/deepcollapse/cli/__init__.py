@@ -3,6 +3,7 @@
     deepcollapse train | quickstart        cli.train
     deepcollapse theory ...                cli.theory
     deepcollapse sweep                     cli.sweep
+    deepcollapse census                    cli.census
     deepcollapse list | reproduce | report cli.experiments
 
 Every command is registered the same way (`cli._app`); side effects (files, progress bars, tables)
@@ -15,7 +16,7 @@ import importlib
 
 from ._app import app, expand_multi_values, main
 
-COMMAND_MODULES = ("train", "theory", "sweep", "experiments")
+COMMAND_MODULES = ("train", "theory", "sweep", "experiments", "census")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")
