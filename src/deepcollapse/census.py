@@ -290,7 +290,7 @@ def plot_census(c: Census, out_dir: str | Path, max_grams: int = 8) -> list[Path
     shown = c.classes[:max_grams]
     cols = min(4, max(1, len(shown)))
     rows = max(1, math.ceil(len(shown) / cols))
-    fig = plt.figure(figsize=(5 + 2.6 * cols, max(4.0, 2.6 * rows)))
+    fig = plt.figure(figsize=(5 + 2.6 * cols, max(4.0, 2.6 * rows)), layout="constrained")
     gs = fig.add_gridspec(rows, cols + 2)
     ax = fig.add_subplot(gs[:, :2])
     cmap = plt.get_cmap("tab10")
@@ -322,7 +322,6 @@ def plot_census(c: Census, out_dir: str | Path, max_grams: int = 8) -> list[Path
         g.set_title(f"{i}: {k.structure}, {layer} rank {rep.ranks[layer]}", fontsize=8)
         g.set_xticks([])
         g.set_yticks([])
-    fig.tight_layout()
     paths = save_figure(fig, out_dir, "census")
     plt.close(fig)
     return paths

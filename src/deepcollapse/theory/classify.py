@@ -167,25 +167,48 @@ def spectral_distance(C, T) -> float:
     return out
 
 
+def _refined_colours(Cq: np.ndarray, placed: list[int]) -> list[int]:
+    """Colour refinement (1-dimensional Weisfeiler-Leman) of the classes of the rounded stack Cq with
+    the placed classes individualised: a class's colour is refined by the multiset of (colour, entries)
+    of its relations to every other class until the partition is stable. Colours are ranks of
+    signatures built from entries and placement indices only, so they do not depend on class labels."""
+    K = Cq.shape[1]
+    colour = [0] * K
+    for i, v in enumerate(placed):
+        colour[v] = i + 1
+    n_colours = len(set(colour))
+    for _ in range(K):
+        sig = [(colour[v], tuple(sorted((colour[u], *Cq[:, v, u].tolist()) for u in range(K) if u != v)))
+               for v in range(K)]
+        ranks = {x: r for r, x in enumerate(sorted(set(sig)))}
+        colour = [ranks[x] for x in sig]
+        if len(ranks) == n_colours:
+            break
+        n_colours = len(ranks)
+    return colour
+
+
 def canonical_order(C, decimals: int = 1) -> np.ndarray:
     """An order of the classes computed from the entries of C alone (a K x K matrix or a stack).
 
-    Greedy on C rounded to `decimals`: start with the class whose rounded row (as a sorted multiset)
-    is largest; then repeatedly take the class with the largest |C| to the classes placed so far, most
-    recent first (so partners and blocks come out next to each other), signed entries and the row
-    multiset breaking ties, the lowest index last. Permuting the classes of C permutes the order the
-    same way wherever the greedy choice is unique up to a symmetry of C (DNC, pairs, partial, SRG are
-    such cases). Equality of solutions is decided by `match_permutation`, not by this form.
+    Greedy on C rounded to `decimals`: repeatedly take the class with the largest |C| to the classes
+    placed so far, most recent first (so partners and blocks come out next to each other), then the
+    signed entries, then its colour under colour refinement with the placed classes individualised
+    (`_refined_colours`, which separates classes that look alike to the placed ones but not to the
+    rest), the lowest index last. Permuting the classes of C permutes the order the same way wherever
+    the remaining ties are symmetries of C (tested on DNC, pairs, partial and the SRG Gram). Equality
+    of solutions is decided by `match_permutation`, not by this form.
     """
-    C = np.round(_stack(C), decimals)
+    C = np.round(_stack(C), decimals) + 0.0  # + 0.0: no negative zeros
     K = C.shape[1]
-    rows = [tuple(np.sort(C[:, j, :], axis=1).ravel()) for j in range(K)]
     placed: list[int] = []
     left = list(range(K))
     while left:
-        def key(j):
+        colour = _refined_colours(C, placed)
+
+        def key(j, colour=colour):
             to_placed = C[:, j, placed[::-1]]
-            return (tuple(np.abs(to_placed).T.ravel()), tuple(to_placed.T.ravel()), rows[j], -j)
+            return (tuple(np.abs(to_placed).T.ravel()), tuple(to_placed.T.ravel()), colour[j], -j)
         best = max(left, key=key)
         placed.append(best)
         left.remove(best)
@@ -300,8 +323,6 @@ def classify(means: dict, activation: str, loss: str, rtol: float = DEFAULT_RANK
                               rank_only=rank_only, ignore=ignore)
     if verdict["found_dnc"]:
         return base | {"structure": "dnc", "closest": "dnc", "distance": 0.0}
-    if loss == "ce" and is_rank2(means, rtol):
-        return base | {"structure": "rank2", "closest": "rank2", "distance": 0.0}
     best = ("dnc", float(max(v for v in verdict["nc2"].values() if np.isfinite(v)) if any(
         np.isfinite(v) for v in verdict["nc2"].values()) else np.inf))
     for t in templates(K, L, activation, loss):
@@ -311,6 +332,8 @@ def classify(means: dict, activation: str, loss: str, rtol: float = DEFAULT_RANK
         d = m["spectral"] if m["deviation"] is None else m["deviation"]
         if d < best[1]:
             best = (t.name, d)
+    if loss == "ce" and is_rank2(means, rtol):  # after the templates: the K = 4 pairs are rank 2 too
+        return base | {"structure": "rank2", "closest": "rank2", "distance": 0.0}
     return base | {"structure": "new", "closest": best[0], "distance": float(best[1])}
 
 
