@@ -126,3 +126,21 @@ def test_census_cli_bad_input(tmp_path):
     p.write_text(yaml.safe_dump({"kind": "net", "dataset": "synthetic", "n_per_class": 2, "batch_size": None}))
     r = runner.invoke(app, ["census", str(p)])
     assert r.exit_code == 2 and "DUFM config" in r.output
+
+
+def test_the_distributed_path_reads_its_sweep_points_back(tmp_path, monkeypatch):
+    """backend="ray" runs chunks of seeds as sweep points and reads them back; here the sweep runs on
+    its local backend (the Ray backend itself is tested in tests/sweep), chunks of 2 seeds."""
+    from deepcollapse import census, sweep
+
+    real = sweep.run_sweep
+    monkeypatch.setattr(sweep, "run_sweep", lambda configs, out, backend, **kw: real(configs, out, "local", **kw))
+    monkeypatch.setattr(census, "RAY_CHUNK", 2)
+    cfg = DUFMConfig(K=3, n=2, L=2, width=4, lam_H=0.01, lam_W=0.01, lr=0.1, steps=20, log_every=10)
+    far = census.run_census(cfg, seeds=3, backend="ray", out=tmp_path)
+    assert len(list((tmp_path / "points").iterdir())) == 2
+    near = census.run_census(cfg, seeds=3)
+    assert [s.seed for s in far.solutions] == [0, 1, 2]
+    np.testing.assert_allclose([s.loss for s in far.solutions], [s.loss for s in near.solutions], rtol=1e-5)
+    with pytest.raises(ValueError, match="out"):
+        census.run_census(cfg, seeds=3, backend="ray")
