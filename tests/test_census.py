@@ -66,11 +66,14 @@ def test_group_solutions_counts_classes_up_to_a_permutation():
     sols = [_solution(srg, "srg(4)", 0.3), _solution(srg_p, "srg(4)", 0.31), _solution(dnc, "dnc", 0.2),
             _solution(new_a, "new", 0.5), _solution(new_a_p, "new", 0.52), _solution(new_b, "new", 0.4),
             _solution(dnc, "dnc", 0.2, origin="dnc")]
-    classes = group_solutions(sols)
+    classes = group_solutions(sols, by_gram=True)
     got = sorted((c.structure, sorted(c.members)) for c in classes)
     assert got == [("dnc", [2, 6]), ("new", [3, 4]), ("new", [5]), ("srg(4)", [0, 1])]
     # most random-init members first (srg(4) and new_a: 2 each, srg's loss lower), construction starts not counted
     assert [(c.structure, len(c.members)) for c in classes[:2]] == [("srg(4)", 2), ("new", 2)]
+    # by ranks alone (the default) the three full-rank "new" solutions are one class
+    coarse = sorted((c.structure, sorted(c.members)) for c in group_solutions(sols))
+    assert coarse == [("dnc", [2, 6]), ("new", [3, 4, 5]), ("srg(4)", [0, 1])]
 
 
 def test_census_configs_split_seeds_and_add_construction_starts():

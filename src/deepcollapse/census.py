@@ -8,8 +8,8 @@ the config plus N(0, noise^2) (`config.Start`, `theory.constructions.known_const
 
 Every final solution is described by its class-mean invariants and named by `theory.classify`
 (the oracle that every run's summary carries: `engine.lane_summary`). Solutions are grouped into
-classes: equal structure name and equal class-mean ranks of every layer; among the "new" ones also
-cosine Grams of every layer that agree up to one permutation of the classes
+classes: equal structure name and equal class-mean ranks of every layer; with by_gram, the "new" ones
+also by cosine Grams of every layer that agree up to one permutation of the classes
 (`classify.same_solution`, entry tolerance 2 x `classify.TOLERANCE`). Per class: count and
 probability among the random initialisations with a Wilson 95% interval, loss min / mean, loss
 relative to L_DNC and to the best known construction, which construction starts ended there, and the
@@ -138,11 +138,15 @@ def solutions_of(res, origin: str) -> list[Solution]:
     return out
 
 
-def group_solutions(solutions: Sequence[Solution], tol: float = 2 * classify.TOLERANCE) -> list[CensusClass]:
-    """Classes of the non-diverged solutions, lowest loss first: a solution that matches a known
-    structure joins the class of that structure name and its ranks; a "new" one joins the first "new"
-    class with its ranks whose representative (lowest-loss member) it matches up to a permutation of
-    the classes (`classify.same_solution` at tol), else opens a new class. Sorted by random-init count."""
+def group_solutions(solutions: Sequence[Solution], tol: float = 2 * classify.TOLERANCE,
+                    by_gram: bool = False) -> list[CensusClass]:
+    """Classes of the non-diverged solutions, lowest loss first: equal structure name and equal
+    class-mean ranks of every layer. With by_gram, a "new" solution moreover joins only a class whose
+    representative (lowest-loss member) it matches up to a permutation of the classes
+    (`classify.same_solution` at tol), else it opens a new class; without it (the default) "new"
+    solutions of equal ranks are one class: gradient descent ends on continuous families there (in
+    the quickstart census almost every "new" solution differed from every other beyond tol), and a
+    class per lane says nothing. Sorted by random-init count, then loss."""
     classes: list[CensusClass] = []
     order = sorted((i for i, s in enumerate(solutions) if not s.diverged and s.loss is not None),
                    key=lambda i: solutions[i].loss)
@@ -150,7 +154,8 @@ def group_solutions(solutions: Sequence[Solution], tol: float = 2 * classify.TOL
         s = solutions[i]
         for c in classes:
             if c.structure == s.structure and c.ranks == s.ranks and (
-                    s.structure != "new" or classify.same_solution(s.means, solutions[c.members[0]].means, tol)):
+                    s.structure != "new" or not by_gram
+                    or classify.same_solution(s.means, solutions[c.members[0]].means, tol)):
                 c.members.append(i)
                 break
         else:
@@ -206,7 +211,8 @@ def references_of(cfg: DUFMConfig) -> dict:
 def run_census(cfg: DUFMConfig, seeds: int | None = None, from_constructions: bool = False,
                noise: float = CONSTRUCTION_NOISE, starts: int = STARTS_PER_CONSTRUCTION,
                backend: str = "local", ray_address: str | None = None, out: str | Path | None = None,
-               progress: Callable | None = None, tol: float = 2 * classify.TOLERANCE) -> Census:
+               progress: Callable | None = None, tol: float = 2 * classify.TOLERANCE, by_gram: bool = False
+               ) -> Census:
     """Train, classify and group (module docstring). backend "local": every group of lanes in this
     process (`train.train`, nothing written); "ray": sweep points under `out/points/` (`out` needed,
     on a file system every node mounts), read back when done."""
@@ -231,12 +237,13 @@ def run_census(cfg: DUFMConfig, seeds: int | None = None, from_constructions: bo
             raise RuntimeError(f"{report.failed} census point(s) failed: {'; '.join(report.errors.values())}")
         for origin, c in pairs:
             solutions += solutions_of(results.load_run(sweep.point_dir(out, c)), origin)
-    classes = group_solutions(solutions, tol)
+    classes = group_solutions(solutions, tol, by_gram)
     base = pairs[0][1]
     settings = {"seeds": sum(len(c.seed_list) for o, c in pairs if o == "random"), "backend": backend,
                 "from_constructions": from_constructions, "noise": noise if from_constructions else None,
                 "starts_per_construction": starts if from_constructions else None,
-                "convergence": base.converge.model_dump(), "tolerance": classify.TOLERANCE, "group_tolerance": tol}
+                "convergence": base.converge.model_dump(), "tolerance": classify.TOLERANCE,
+                "group_by_gram": by_gram, "group_tolerance": tol if by_gram else None}
     return Census(config=base.model_copy(update={"seeds": settings["seeds"]}), solutions=solutions,
                   classes=classes, references=references_of(base), settings=settings)
 

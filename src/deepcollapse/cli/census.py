@@ -48,6 +48,8 @@ def census_command(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster to join (with --backend ray)"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="override a config field: key=value (repeatable)"),
     out: Path = typer.Option(Path("runs"), "--out", help="results root; the census goes to OUT/census-<id>/"),
+    by_gram: bool = typer.Option(False, "--split-by-gram",
+                                 help="split new solutions of equal ranks by their Grams up to a class permutation"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object on stdout"),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="write census.png/.pdf"),
 ) -> None:
@@ -80,7 +82,7 @@ def census_command(
     with console.status(f"census of {n} seeds ({cfg.steps} steps at most) ...") if not as_json else _null():
         try:
             c = cz.run_census(cfg, seeds=n, from_constructions=from_constructions, noise=noise, starts=starts,
-                              backend=backend, ray_address=ray_address, out=folder)
+                              backend=backend, ray_address=ray_address, out=folder, by_gram=by_gram)
         except (ResourceError, ValueError, ModuleNotFoundError) as e:
             fail(" ".join(str(e).split()))
         except RuntimeError as e:
