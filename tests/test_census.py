@@ -117,6 +117,12 @@ def test_census_cli_end_to_end(tmp_path):
         assert (folder / name).exists(), name
     with np.load(folder / "representatives.npz") as z:
         assert {f"class{i}/H1" for i in range(len(obj["classes"]))} <= set(z.files)
+    # read back and regrouped by the same rule: the same classes
+    from deepcollapse.census import census_summary, load_census
+
+    back = census_summary(load_census(folder))
+    keep = ("structure", "ranks", "count", "loss_min", "from_constructions")
+    assert [{k: c[k] for k in keep} for c in back["classes"]] == [{k: c[k] for k in keep} for c in obj["classes"]]
 
 
 def test_census_cli_bad_input(tmp_path):

@@ -21,6 +21,7 @@ Pure parts: `wilson_interval`, `group_solutions`, `census_summary`. Side effects
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -275,6 +276,52 @@ def write_census(c: Census, out_dir: str | Path, plot: bool = True) -> Path:
         plot_census(c, out_dir)
     results.save_json(out_dir / "census.json", census_summary(c))
     return out_dir
+
+
+def load_census(folder: str | Path, by_gram: bool = False) -> Census:
+    """A census read back from its folder (`write_census`) and regrouped (`group_solutions`).
+
+    The lanes come from solutions.csv (origin, seed, losses, structure, ranks); the class means and
+    parameters only of the saved class representatives (representatives.npz). Without by_gram the
+    regrouping needs nothing more: a class of equal structure and ranks is a union of the saved
+    classes, and its lowest-loss member is one of their representatives. by_gram needs every lane's
+    class means: ValueError unless every lane was a representative.
+    """
+    import csv
+
+    from . import results
+    from .engine import final_class_means
+
+    folder = Path(folder)
+    summary = json.loads((folder / "census.json").read_text())
+    cfg = DUFMConfig(**summary["config"])
+    arrays = results.load_npz(folder / "representatives.npz")
+    with open(folder / "solutions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rep_of = {}  # lane row index -> saved class index
+    for i, row in enumerate(rows):
+        k = row["class"]
+        if k != "" and int(k) not in rep_of.values() and f"class{k}/H1" in arrays:
+            best = min((j for j, r in enumerate(rows) if r["class"] == k), key=lambda j: float(rows[j]["loss"]))
+            rep_of[best] = int(k)
+    num = lambda x: None if x in ("", "None") else float(x)
+    sols = []
+    for i, row in enumerate(rows):
+        params = means = None
+        if i in rep_of:
+            params = results.unflatten_params(arrays, prefix=f"class{rep_of[i]}/")
+            means = classify.solution_means(final_class_means(params, cfg))
+        elif by_gram:
+            raise ValueError("load_census(by_gram=True): only the class representatives' class means are saved")
+        ranks = {k[5:]: int(v) for k, v in row.items() if k.startswith("rank_") and v != ""}
+        sols.append(Solution(origin=row["origin"], seed=int(row["seed"]), loss=num(row["loss"]), fit=num(row["fit"]),
+                             reg=num(row["reg"]), diverged=row["diverged"] == "True",
+                             converged=row["converged"] == "True", structure=row["structure"],
+                             closest=row["closest"], distance=num(row["distance"]), ranks=ranks, means=means or {},
+                             params=params))
+    settings = dict(summary["settings"], group_by_gram=by_gram)
+    return Census(config=cfg, solutions=sols, classes=group_solutions(sols, by_gram=by_gram),
+                  references=summary["references"], settings=settings)
 
 
 def _layers(c: Census) -> list[str]:
