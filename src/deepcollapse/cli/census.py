@@ -78,10 +78,11 @@ def census_command(
 
     console = Console(stderr=as_json, width=max(160, Console().width))
     n = seeds if seeds is not None else len(cfg.seed_list)
-    folder = out / f"census-{cfg.model_copy(update={'seeds': n}).run_id()}{'-c' if from_constructions else ''}"
+    ident = cfg.model_copy(update={"seeds": n}) if seeds is not None else cfg
+    folder = out / f"census-{ident.run_id()}{'-c' if from_constructions else ''}"
     with console.status(f"census of {n} seeds ({cfg.steps} steps at most) ...") if not as_json else _null():
         try:
-            c = cz.run_census(cfg, seeds=n, from_constructions=from_constructions, noise=noise, starts=starts,
+            c = cz.run_census(cfg, seeds=seeds, from_constructions=from_constructions, noise=noise, starts=starts,
                               backend=backend, ray_address=ray_address, out=folder, by_gram=by_gram)
         except (ResourceError, ValueError, ModuleNotFoundError) as e:
             fail(" ".join(str(e).split()))
