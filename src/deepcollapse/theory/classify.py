@@ -26,7 +26,8 @@ A template matches when some permutation pi of the classes, the same for every l
 entry of every observed cosine Gram within `tol` of the target (max_jk |C_jk - T_pi(j)pi(k)| <= tol)
 and the norm spread of those layers is at most `tol` (`match_permutation`: exact backtracking search
 with that bound as the pruning rule). TOLERANCE = 0.1 is far below the gaps between the targets'
-levels (0.5 for the SRG, 1 for the pairs, 1/(m-1) - 0 >= 1/8 for partial(m) up to K = 16) and above
+levels (0.5 for the SRG, 1 for the pairs, 1/(m-1) >= 1/7 for partial(m) at K <= 10; the simplex
+level of partial(m) with m >= 11 comes within the tolerance of 0, a limit of that template) and above
 what converged float32 runs leave (entries within ~1e-2 of the ideal after 10^4 steps).
 
 When nothing matches, the closest structure is the one with the smallest `spectral_distance`: by the
