@@ -156,6 +156,17 @@ def test_start_at_a_construction_logs_its_closed_form_loss(kw, name):
     res = train(cfg)
     con = build(cfg, name)
     np.testing.assert_allclose(res.logs["loss"][0], [con.loss, con.loss], rtol=1e-10)
+    # the theory oracle of every summary: the structure it sits at, its loss against L_DNC and the best
+    row = res.summary[0]
+    from deepcollapse.reference import reference_losses
+    from deepcollapse.theory.constructions import known_constructions
+
+    assert row["structure"] == {"srg": "srg(3)" if kw["K"] == 3 else "srg(4)", "dnc": "dnc", "pairs": "pairs",
+                                "relu-pairs": "pairs"}[name]
+    best = min(b().loss for b in known_constructions(cfg).values())
+    assert row["loss_best"] == pytest.approx(best, rel=1e-12)
+    assert row["loss_vs_best"] == pytest.approx(row["loss"] / best, rel=1e-12)
+    assert row["loss_vs_dnc"] == pytest.approx(row["loss"] / reference_losses(cfg)["L_DNC"], rel=1e-12)
     noisy = train(DUFMConfig(**{**cfg.to_dict(), "start": {"structure": name, "noise": 0.05}}))
     assert noisy.logs["loss"][0, 0] != noisy.logs["loss"][0, 1]  # each seed draws its own noise
     assert abs(noisy.logs["loss"][0, 0] - con.loss) < 0.5 * con.loss

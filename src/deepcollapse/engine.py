@@ -376,8 +376,10 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig, means:
     """One lane's summary row: config index, seed, the lane's hyper-parameters, divergence, the final
     loss terms, the reference losses L_DNC / L_SRG or L_lowrank (`reference.reference_losses`, keys
     loss_dnc / loss_lowrank), the class-mean ranks and NC2 distances of every layer, found_dnc, and
-    the singular values of every layer's class means. `means`: the lane's `final_class_means` if
-    computed already (`Program.summarize` computes every lane's in one program)."""
+    the singular values of every layer's class means; the theory oracle (`theory.classify.oracle`):
+    structure (the known structure matched, or "new"), structure_closest, structure_distance,
+    loss_vs_dnc, best_construction, loss_best, loss_vs_best. `means`: the lane's
+    `final_class_means` if computed already (`Program.summarize` computes every lane's in one program)."""
     from .reference import summary_references
 
     p = lane.index
@@ -386,12 +388,16 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig, means:
     row = {"lane": p, "seed": lane.seed, "config": lane.config_index, **cfg.lane_columns(),
            "diverged": diverged, "diverged_at": int(res.diverged_at[p]) if diverged else None,
            "loss": _num(last["loss"][p]), "fit": _num(last["fit"][p]), "reg": _num(last["reg"][p]),
-           **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {}}
+           **summary_references(cfg), "ranks": {}, "nc2": {}, "found_dnc": None, "singular_values": {},
+           "structure": None}
     if not diverged:
         if means is None:
             means = final_class_means(res.lane_params(p), cfg)
         row.update(verdict_of_means(means, cfg))
         row["singular_values"] = {k: np.linalg.svd(M, compute_uv=False).tolist() for k, M in means.items()}
+        from .theory.classify import oracle, solution_means
+
+        row.update(oracle(solution_means(means), cfg, row["loss"], verdict=row))
     return row
 
 

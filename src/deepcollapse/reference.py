@@ -83,3 +83,47 @@ def summary_references(cfg, n: int | None = None) -> dict:
     construction: L_SRG for MSE, the Eq. (5) pairs for CE), None where the theory defines none."""
     refs = reference_losses(cfg, n)
     return {"loss_dnc": refs.get("L_DNC"), "loss_lowrank": refs.get("L_SRG", refs.get("L_lowrank"))}
+
+
+def best_construction(cfg, n: int | None = None) -> tuple[str | None, float | None]:
+    """(name, loss) of the known construction with the lowest loss for a DUFM config
+    (`theory.constructions.known_constructions`: DNC, the SRG variants, the Eq. (5) pairs, rank-2, the
+    ReLU pairs, as the config allows); (None, None) when it has none. Built once per shape and lams.
+
+    A network config: the DUFM of its head (K, L, width, activation, loss, lam_H, lam_W) at `n` samples
+    per class (default n_per_class); none with standard weight decay, as in `reference_losses`.
+    """
+    if cfg.kind == "net":
+        from .config import DUFMConfig
+
+        n = cfg.n_per_class if n is None else n
+        if cfg.reg != "dufm" or n is None or cfg.width < cfg.K:
+            return None, None
+        cfg = DUFMConfig(K=cfg.K, n=int(n), L=cfg.L, width=cfg.width, activation=cfg.activation, loss=cfg.loss,
+                         lam_H=cfg.lam_H_value, lam_W=tuple(cfg.lams_W))
+    if getattr(cfg, "data", None) is not None:
+        return None, None
+    key = cfg.model_copy(update={"seeds": 1, "steps": 1, "log_every": 1, "converge": None, "start": None,
+                                 "lr": 1.0, "init_scale": 0.0, "dtype": "float64"})
+    rid = key.run_id()
+    if rid not in _BEST:
+        _BEST[rid] = _best_construction(key)
+    return _BEST[rid]
+
+
+_BEST: dict[str, tuple[str | None, float | None]] = {}
+
+
+def _best_construction(cfg) -> tuple[str | None, float | None]:
+    from .theory.constructions import known_constructions
+
+    losses = {}
+    for name, build in known_constructions(cfg).items():
+        try:
+            losses[name] = float(build().loss)
+        except ValueError:  # a construction that does not exist at these widths or weight decays
+            continue
+    if not losses:
+        return None, None
+    name = min(losses, key=losses.get)
+    return name, losses[name]

@@ -71,6 +71,15 @@ def test_tiny_training_lowers_the_loss_and_streams_correct_metrics():
     assert row["ranks"]["Z"] == int(metrics.numerical_rank(M, cfg.rank_rtol))
     assert row["loss"] == pytest.approx(row["fit"] + row["reg"], rel=1e-12)
     assert row["loss_dnc"] is not None and row["loss_lowrank"] is not None  # CE, dufm regularisation
+    # the theory oracle of the head: its structure, and its loss against L_DNC and the best construction
+    # of the DUFM with the head's K, L, width and weight decays at the run's n per class
+    from deepcollapse.reference import best_construction
+
+    name, best = best_construction(cfg, row["n_per_class"])
+    assert row["best_construction"] == name and row["loss_best"] == best and best is not None
+    assert row["loss_vs_best"] == pytest.approx(row["loss"] / best, rel=1e-12)
+    assert row["loss_vs_dnc"] == pytest.approx(row["loss"] / row["loss_dnc"], rel=1e-12)
+    assert row["structure"] in ("dnc", "pairs", "rank2", "new") or row["structure"].startswith("partial(")
 
 
 def test_record_has_the_files_of_a_dufm_run(tmp_path: Path):

@@ -3,6 +3,7 @@
     deepcollapse train | quickstart        cli.train
     deepcollapse theory ...                cli.theory
     deepcollapse sweep                     cli.sweep
+    deepcollapse census                    cli.census
     deepcollapse list | reproduce | report cli.experiments
     deepcollapse measure                   cli.measure (a PyTorch model, layer by layer)
 
@@ -16,7 +17,7 @@ import importlib
 
 from ._app import app, expand_multi_values, main
 
-COMMAND_MODULES = ("train", "theory", "sweep", "experiments", "measure")
+COMMAND_MODULES = ("train", "theory", "sweep", "experiments", "measure", "census")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}")

@@ -62,7 +62,8 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool 
 
 
 SEED_KEYS = ("seed", "loss", "fit", "reg", "ranks", "found_dnc", "diverged", "diverged_at", "loss_dnc",
-             "loss_lowrank", "train_accuracy", "logit_rank_1e6")
+             "loss_lowrank", "train_accuracy", "logit_rank_1e6", "structure", "structure_closest",
+             "structure_distance", "loss_vs_dnc", "best_construction", "loss_vs_best")
 
 
 def summary_json(res) -> dict:
@@ -79,14 +80,16 @@ def summary_table(res, refs: dict) -> Table:
     cfg = res.configs[0]
     names = [f"H{l}" for l in range(1, cfg.L + 1)] + ["Z"]
     t = Table(title="final loss per seed; numerical rank of each layer's class means (rtol %g)" % cfg.rank_rtol)
-    for col in ["seed", "loss", "fit", "reg", *names, "DNC"]:
+    for col in ["seed", "loss", "fit", "reg", *names, "DNC", "structure", "/ L_DNC", "/ best"]:
         t.add_column(col, justify="right")
+    ratio = lambda x: "-" if x is None else f"{x:.4f}"
     for row in res.summary:
         if row["diverged"]:
-            t.add_row(str(row["seed"]), f"[red]diverged at step {row['diverged_at']}[/]", *[""] * (len(names) + 3))
+            t.add_row(str(row["seed"]), f"[red]diverged at step {row['diverged_at']}[/]", *[""] * (len(names) + 6))
             continue
         t.add_row(str(row["seed"]), f"{row['loss']:.5f}", f"{row['fit']:.5f}", f"{row['reg']:.5f}",
-                  *[str(row["ranks"][n]) for n in names], "yes" if row["found_dnc"] else "[yellow]no[/]")
+                  *[str(row["ranks"][n]) for n in names], "yes" if row["found_dnc"] else "[yellow]no[/]",
+                  str(row.get("structure")), ratio(row.get("loss_vs_dnc")), ratio(row.get("loss_vs_best")))
     if refs:
         t.caption = ", ".join(f"{k} = {v:.6f}" for k, v in refs.items())
     return t

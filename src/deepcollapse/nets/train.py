@@ -433,7 +433,9 @@ class NetEngine:
         the run's n per class); logit_rank_1e6 (singular values of the class-mean logit matrix above
         1e-6, Garrod & Keating's count) and logit_rank (above cfg.logit_sv_atol); the ranks (rtol
         cfg.rank_rtol) and NC2 distances of every head layer's class means and found_dnc
-        (`metrics.dnc_verdict`); their singular values; the class-mean logit matrix (K x K)."""
+        (`metrics.dnc_verdict`); their singular values; the class-mean logit matrix (K x K); the theory
+        oracle of the head (`theory.classify.oracle`: structure, loss relative to L_DNC and to the best
+        known construction of the DUFM with the head's K, L, width and weight decays)."""
         from deepcollapse.reference import summary_references
 
         cfg, p = self.cfg, lane.index
@@ -458,4 +460,8 @@ class NetEngine:
                    singular_values={k: v.tolist() for k, v in sv.items()},
                    class_mean_logits=np.asarray(means[f"Z{L}"]).tolist())
         row.update(metrics.dnc_verdict(judged, metrics.dnc_kind(cfg.activation, cfg.loss), rtol=cfg.rank_rtol))
+        from deepcollapse.theory.classify import oracle
+
+        row.update(oracle({k: np.asarray(v) for k, v in judged.items()}, cfg, row["loss"], verdict=row,
+                          n=self.n_per_class))
         return row

@@ -32,7 +32,7 @@ def known_constructions(cfg) -> dict:
 
     MSE (Súkeník et al.): "dnc" (`mse.dnc_solution`, widths >= K), and with ReLU, K = C(r, 2),
     balanced classes and L >= 2: "srg", "srg-balanced" (`srg.srg_solution` variants) and
-    "srg-relaxed" (`srg.srg_relaxed_solution`). Cross-entropy with balanced classes and one weight decay
+    "srg-relaxed" (`srg.srg_relaxed_solution`), the last two for L >= 3. Cross-entropy with balanced classes and one weight decay
     on every factor (Garrod & Keating): linear: "dnc", "pairs" (Eq. 5), "rank2" (`ce.*_solution`);
     ReLU: "relu-pairs" (Theorem 7's construction, `ce.relu_pair_solution`). Free features only; each
     builder returns a `Construction` at the config's widths, class sizes and weight decays.
@@ -53,8 +53,9 @@ def known_constructions(cfg) -> dict:
         fits = r is not None and r >= 3 and L >= 2 and widths[-1] >= K and min(widths[:-1]) >= r
         if cfg.activation == "relu" and balanced and fits and cfg.lam_H > 0 and min(lams) > 0:
             out["srg"] = lambda: srg.srg_solution(r, L, widths, sizes[0], cfg.lam_H, lams)
-            out["srg-balanced"] = lambda: srg.srg_solution(r, L, widths, sizes[0], cfg.lam_H, lams, "balanced")
-            out["srg-relaxed"] = lambda: srg.srg_relaxed_solution(r, L, widths, sizes[0], cfg.lam_H, lams)
+            if L >= 3:  # both variants need a ReLU layer between W_1 and W_(L-1)
+                out["srg-balanced"] = lambda: srg.srg_solution(r, L, widths, sizes[0], cfg.lam_H, lams, "balanced")
+                out["srg-relaxed"] = lambda: srg.srg_relaxed_solution(r, L, widths, sizes[0], cfg.lam_H, lams)
         return out
     if not balanced or len({cfg.lam_H, *lams}) != 1 or cfg.lam_H <= 0 or min(widths) < K:
         return out
