@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import deepcollapse  # noqa: F401  (sets the CPU device count before JAX starts)
 import jax
 import numpy as np
 from rich.console import Console

@@ -29,6 +29,22 @@ def _progress(console: Console):
     )
 
 
+def _preload(plot: bool) -> None:
+    """Import what the end of a run needs (pandas and pyarrow for the record, matplotlib for the
+    figure: about 1.5 s) in a background thread while the next chunks compute: XLA releases the GIL
+    while it runs, so the imports come off the critical path of a long run (docs/speed.md). Started
+    after the first chunk, so that it does not compete with the tracing of the programs."""
+    import threading
+
+    def work():
+        import importlib
+
+        for name in ("pandas", "pyarrow.parquet") + (("deepcollapse.plots",) if plot else ()):
+            importlib.import_module(name)
+
+    threading.Thread(target=work, name="deepcollapse-preload", daemon=True).start()
+
+
 def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool = False):
     """Train with a progress bar, write the results folder (and plots), return the TrainResult.
 
@@ -41,8 +57,11 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool 
 
     with _progress(console) as prog:
         task = prog.add_task(f"training {cfg.run_id()}", total=None, loss="-", div="")
+        preloading: list = []
 
         def cb(step, total, loss, n_div):
+            if not preloading:  # after the first chunk: the next one computes while the thread imports
+                preloading.append(_preload(plot))
             prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
                         div=f"[red]{n_div} diverged[/]" if n_div else "")
 

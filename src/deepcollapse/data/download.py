@@ -19,17 +19,12 @@ import urllib.request
 from pathlib import Path
 from typing import Sequence
 
-import pooch
-import requests
-
 from .checksum import md5_file, verify
 from .errors import DownloadError, OfflineError
 from .root import ENV_VAR, data_root
 from .sources import Source, get_source
 
 USER_AGENT = "deepcollapse-data/0.1 (pooch)"
-
-pooch.get_logger().setLevel(logging.WARNING)  # pooch logs every download at INFO
 
 __all__ = ["DownloadError", "OfflineError", "download", "fetch"]
 
@@ -50,12 +45,17 @@ def _copy_local(url: str, output_file, pooch_=None, check_only: bool = False):
 
 
 def _downloader(url: str, timeout: float):
+    import pooch
+
     if url.startswith("file://"):
         return _copy_local
     return pooch.HTTPDownloader(timeout=timeout, headers={"User-Agent": USER_AGENT}, progressbar=False)
 
 
 def _fetch_one(url: str, dest: Path, md5: str | None, timeout: float) -> None:
+    import pooch  # imported on first download: it and requests cost 0.1-0.2 s of every start
+
+    pooch.get_logger().setLevel(logging.WARNING)  # pooch logs every download at INFO
     known = f"md5:{md5}" if md5 is not None else None
     pooch.retrieve(url, known_hash=known, fname=dest.name, path=dest.parent,
                    downloader=_downloader(url, timeout))
@@ -69,6 +69,8 @@ def fetch(urls: Sequence[str], dest: str | os.PathLike, md5: str | None = None,
     a network error (no connection, timeout), else DownloadError (e.g. HTTP 404, or a file whose MD5
     does not match), listing each URL and its error.
     """
+    import requests
+
     if isinstance(urls, str) or not urls:
         raise ValueError(f"urls must be a non-empty sequence of URLs, got {urls!r}")
     if timeout <= 0:
