@@ -34,3 +34,12 @@ def test_bad_brackets_and_tolerances():
     with pytest.raises(RuntimeError, match="no convergence"):
         brentq(lambda x: math.atan(x - 0.3) ** 3, -5.0, 10.0, xtol=1e-300, rtol=4 * EPS, maxiter=3)
     assert brentq(lambda x: x - 2.0, 2.0, 5.0) == 2.0  # a root at an end
+
+
+def test_a_flat_stretch_that_zeroes_the_interpolation_denominator_bisects_like_scipy():
+    """f equal at two iterates (a step function with a plateau): the secant's 0 denominator, which
+    C turns into inf and scipy then bisects, must bisect here too."""
+    f = lambda x: -1.0 if x < 0.3 else (0.0 if x < 0.7 else 1.0)  # noqa: E731
+    g = lambda x: math.floor(8 * x) / 8 - 0.3  # noqa: E731  plateaus of equal values
+    for h, a, b in ((f, -1.0, 2.0), (g, 0.0, 1.0)):
+        assert brentq(h, a, b) == pytest.approx(scipy_brentq(h, a, b), rel=8 * EPS)

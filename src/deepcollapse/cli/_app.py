@@ -69,3 +69,18 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _one_line_warning
     argv = sys.argv[1:] if argv is None else argv
     app(args=expand_multi_values(argv), prog_name="deepcollapse")
+
+
+def config_or_fail(config, overrides, out=None):
+    """The run config in the YAML file `config` with the `--set key=value` overrides, or exit 2 with
+    one line: the file is missing, `out` exists and is not a folder, or a field is invalid."""
+    from ..config import load_config
+
+    if not config.is_file():
+        fail(f"config file not found: {config}")
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {out} is not a folder")
+    try:
+        return load_config(config, overrides or [])
+    except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
+        fail(validation_message(e))

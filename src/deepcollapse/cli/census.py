@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..results import dumps
-from ._app import app, fail, validation_message
+from ._app import app, config_or_fail, fail
 
 
 def census_table(summary: dict) -> Table:
@@ -55,20 +55,13 @@ def census_command(
 ) -> None:
     """Train many seeds to convergence, name every solution's structure, group them into classes and
     report each class's frequency and loss against L_DNC and the best known construction."""
-    from ..config import DUFMConfig, load_config
+    from ..config import DUFMConfig
 
     if backend not in ("local", "ray"):
         fail(f"--backend: must be local or ray, got {backend!r}")
     if ray_address is not None and backend != "ray":
         fail("--ray-address: only used with --backend ray")
-    if not config.is_file():
-        fail(f"config file not found: {config}")
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out} is not a folder")
-    try:
-        cfg = load_config(config, set_ or [])
-    except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
-        fail(validation_message(e))
+    cfg = config_or_fail(config, set_, out)
     if not isinstance(cfg, DUFMConfig):
         fail("a census needs a DUFM config (kind: net is not supported)")
     if cfg.data is not None:

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from ..results import dumps
-from ._app import app, fail, validation_message
+from ._app import app, config_or_fail, fail, validation_message
 
 # Quickstart: Súkeník et al. (2024) Fig. 2 top: 4-DUFM, K=10, n=5, width 30, lam=0.004 everywhere, lr 0.5,
 # 10 seeds. The paper states neither the initialisation nor the number of steps: entries N(0, 0.3^2)
@@ -125,16 +125,7 @@ def train(
 ):
     """Train a DUFM (every seed in one compiled program) or a network from a YAML config; resumes a
     stopped run and reads a finished one back."""
-    from ..config import load_config
-
-    if not config.is_file():
-        fail(f"config file not found: {config}")
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out} is not a folder")
-    try:
-        cfg = load_config(config, set_ or [])
-    except Exception as e:  # pydantic ValidationError, YAML errors, bad --set
-        fail(validation_message(e))
+    cfg = config_or_fail(config, set_, out)
     console = Console(stderr=as_json, width=max(100, Console().width))
     res = run_training(cfg, out, console, plot, pdf)
     if as_json:

@@ -46,12 +46,15 @@ def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 2e-12,
         if f_cur == 0 or abs(s_bis) < delta:
             return x_cur
         if abs(s_pre) > delta and abs(f_cur) < abs(f_pre):
-            if x_pre == x_blk:  # secant
-                s_try = -f_cur * (x_cur - x_pre) / (f_cur - f_pre)
-            else:  # inverse quadratic interpolation
-                d_pre = (f_pre - f_cur) / (x_pre - x_cur)
-                d_blk = (f_blk - f_cur) / (x_blk - x_cur)
-                s_try = -f_cur * (f_blk * d_blk - f_pre * d_pre) / (d_blk * d_pre * (f_blk - f_pre))
+            try:
+                if x_pre == x_blk:  # secant
+                    s_try = -f_cur * (x_cur - x_pre) / (f_cur - f_pre)
+                else:  # inverse quadratic interpolation
+                    d_pre = (f_pre - f_cur) / (x_pre - x_cur)
+                    d_blk = (f_blk - f_cur) / (x_blk - x_cur)
+                    s_try = -f_cur * (f_blk * d_blk - f_pre * d_pre) / (d_blk * d_pre * (f_blk - f_pre))
+            except ZeroDivisionError:  # C's inf / nan here fails the test below: bisect
+                s_try = math.inf
             if 2 * abs(s_try) < min(abs(s_pre), 3 * abs(s_bis) - delta):  # a good short step
                 s_pre, s_cur = s_cur, s_try
             else:
