@@ -119,3 +119,18 @@ def test_smoke_end_to_end(name, tmp_path, monkeypatch):
         assert "L_SRG" in summary and table["L_SRG"].notna().all()
     hist = pd.read_parquet(out / "points" / runs[0].run_id() / "history.parquet")
     assert set(hist["epoch"]) == {0, 1}
+
+
+def test_title_counts_the_runs_that_have_not_converged():
+    """The figure says in the image how many runs have not converged (issue 11, item 4)."""
+    import pandas as pd
+
+    from deepcollapse.experiments.nets_figures import convergence_title
+    from deepcollapse.experiments.registry import Data
+
+    def title(conv):
+        table = pd.DataFrame({"converged": conv, "backbone": ["ResNet-20"] * len(conv)})
+        return convergence_title(Data(name="garrod-fig7", size="quick", dir=None, configs=[], table=table))
+
+    assert title([True, False, None]).endswith("2/3 runs NOT CONVERGED")
+    assert title([True, True]).endswith("all 2 runs converged") and "ResNet-20" in title([True])

@@ -139,7 +139,8 @@ def _compute(data: Data) -> None:
                    "logit_rank": lane["logit_rank"], "logit_rank_atol": cfg.logit_sv_atol,
                    "logit_rank_rel": int(metrics.numerical_rank(sv_logit, cfg.rank_rtol)),
                    "L_DNC": refs[label].get("L_DNC"), "L_SRG": refs[label].get("L_SRG"),
-                   "L_lowrank": refs[label].get("L_lowrank"), "run_id": rid}
+                   "L_lowrank": refs[label].get("L_lowrank"), "converged": lane.get("converged"),
+                   "converged_at": lane.get("converged_at"), "backbone": cfg.backbone_name, "run_id": rid}
             for layer, sv in lane["singular_values"].items():
                 s = np.asarray(sv)
                 row[f"rank_{layer}"] = int(metrics.numerical_rank(s, cfg.rank_rtol))
@@ -198,6 +199,22 @@ def _svals_panel(ax, data: Data, run: str, layers: list[str], title: str, atol: 
     ax.legend(fontsize=7)
 
 
+def convergence_title(data: Data) -> str:
+    """The figure's title: the experiment, its size and backbone, and, in the image itself, how many
+    runs have not converged (`converged` of every run's summary; the criterion is config.Convergence)."""
+    t = data.table
+    backbones = ", ".join(dict.fromkeys(t["backbone"])) if "backbone" in t else "ResNet-20"
+    conv = t["converged"] if "converged" in t else None
+    n = len(t)
+    if conv is None or conv.isna().all():
+        state = "convergence not recorded"
+    elif bool(conv.fillna(False).all()):
+        state = f"all {n} runs converged"
+    else:
+        state = f"{n - int(conv.fillna(False).sum())}/{n} runs NOT CONVERGED"
+    return f"{data.name}, {data.size} size, {backbones}: {state}"
+
+
 def _plot_sukenik(out_dir, data: Data):
     plt = C.plt()
     (run,) = data.extra["references"]
@@ -215,6 +232,7 @@ def _plot_sukenik(out_dir, data: Data):
     axes[1].legend(fontsize=7)
     _svals_panel(axes[2], data, run, [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"],
                  "class-mean singular values at the end")
+    fig.suptitle(convergence_title(data))
     return C.save_figure(fig, out_dir, data.name)
 
 
@@ -234,6 +252,7 @@ def _plot_garrod(out_dir, data: Data):
         L = int(data.table.loc[data.table["run"] == run, "L"].iloc[0])
         _svals_panel(axes[i, 2], data, run, [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"],
                      "class-mean singular values (Z%d = logits)" % L, atol=LOGIT_ATOL)
+    fig.suptitle(convergence_title(data))
     return C.save_figure(fig, out_dir, data.name)
 
 
