@@ -493,9 +493,9 @@ def dnc_report(means: Sequence, kind: str, rtol=DEFAULT_RANK_RTOL, nc2_tol=DEFAU
     target = K if kind == "orthogonal" else K - 1
     ranks, dists = [], []
     for M in means:
-        rank, dist = (int(v) if i == 0 else float(v) for i, v in enumerate(_frame_evidence(M, kind, float(rtol))))
-        ranks.append(rank)
-        dists.append(dist)
+        rank, dist = _frame_evidence(M, kind, float(rtol))
+        ranks.append(int(rank))
+        dists.append(float(dist))
     rank_ok = [r == target for r in ranks]
     nc2_ok = [bool(np.isfinite(x) and x <= nc2_tol) for x in dists]
     layer_ok = [a and b for a, b in zip(rank_ok, nc2_ok)]

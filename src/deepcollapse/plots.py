@@ -99,8 +99,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
     n_div = sum(1 for l in res.lanes if l.config_index == 0) - len(lanes)
     x_name = "epoch" if "epoch" in res.time_columns else "step"
     x = np.asarray(res.time_columns.get("epoch", res.steps))
-    plt.rcParams["figure.constrained_layout.use"] = False
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), layout="none")
     fig.subplots_adjust(left=0.05, right=0.99, bottom=0.13, top=0.87, wspace=0.22)
     if lanes:
         loss = res.logs["loss"][:, lanes]

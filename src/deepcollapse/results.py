@@ -282,9 +282,8 @@ class TrainResult:
         frame = {"step": np.asarray(self.steps)[t]}
         for name, col in self.time_columns.items():
             frame[name] = np.asarray(col)[t]
-        frame.update(lane=lane, layer=np.array([names[i][0] for i in order], object)[np.tile(np.arange(M), P * T)],
-                     metric=np.array([names[i][1] for i in order], object)[np.tile(np.arange(M), P * T)],
-                     value=values[pick, t, lane])
+        frame.update(lane=lane, layer=np.array([n[0] for n in names], object)[pick],
+                     metric=np.array([n[1] for n in names], object)[pick], value=values[pick, t, lane])
         info = [{"seed": l.seed, "config": l.config_index, **self.configs[l.config_index].lane_columns(),
                  "run_id": self.configs[l.config_index].run_id()} for l in self.lanes]
         for col in info[0] if info else ():

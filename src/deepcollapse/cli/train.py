@@ -61,7 +61,8 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool 
 
         def cb(step, total, loss, n_div):
             if not preloading:  # after the first chunk: the next one computes while the thread imports
-                preloading.append(_preload(plot))
+                _preload(plot)
+                preloading.append(True)
             prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
                         div=f"[red]{n_div} diverged[/]" if n_div else "")
 

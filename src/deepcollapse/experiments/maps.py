@@ -134,6 +134,17 @@ def _cell(r) -> str:
             f"conv {r['converged']}" + (f", {r['diverged']} div." if r["diverged"] else ""))
 
 
+def _grid_rows(g, label: str, column: str) -> list[dict]:
+    """One table row per init std, one `_cell` per value of `column` (headed "label value")."""
+    rows = []
+    for init, gi in g.groupby("init_scale"):
+        row = {"init": C.fmt(init)}
+        for _, r in gi.iterrows():
+            row[f"{label} {C.fmt(r[column])}"] = _cell(r)
+        rows.append(row)
+    return rows
+
+
 def _summary(data: Data) -> str:
     t = data.table
     out = [("P(final loss < L_DNC), P(found DNC) and the mean class-mean rank of H1..H(L-1) over the init std, "
@@ -141,22 +152,12 @@ def _summary(data: Data) -> str:
             "non-diverged runs, runs that found DNC, mean rank, converged runs.\n")]
     few = t[t["block"] == "few"]
     for K, g in few.groupby("K"):
-        rows = []
-        for init, gi in g.groupby("init_scale"):
-            row = {"init": C.fmt(init)}
-            for _, r in gi.iterrows():
-                row[f"lam {C.fmt(r['lam_H'])}"] = _cell(r)
-            rows.append(row)
+        rows = _grid_rows(g, "lam", "lam_H")
         out.append(f"\n**Few classes, K = {int(K)}** (L = 4, width 30, lr 0.5; sukenik-fig5 uses init "
                    f"{FIG5_INIT.get(int(K))}, lam 0.015):\n\n" + C.md_table(rows))
     k10 = t[t["block"] == "k10"]
     if len(k10):
-        rows = []
-        for init, gi in k10.groupby("init_scale"):
-            row = {"init": C.fmt(init)}
-            for _, r in gi.iterrows():
-                row[f"lr {C.fmt(r['lr'])}"] = _cell(r)
-            rows.append(row)
+        rows = _grid_rows(k10, "lr", "lr")
         out.append("\n**K = 10, L = 4** (width 30, lam 0.004; sukenik-fig2-dufm uses init 0.3, lr 0.5):\n\n"
                    + C.md_table(rows))
     ce = t[t["block"] == "ce"]

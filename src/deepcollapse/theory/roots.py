@@ -10,10 +10,13 @@ same algorithm and the same stopping rule as `scipy.optimize.brentq`. It is writ
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
+_EPS = sys.float_info.epsilon
 
-def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 2e-12, rtol: float = 8.881784197001252e-16,
+
+def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 2e-12, rtol: float = 4 * _EPS,
            maxiter: int = 100) -> float:
     """A root of f in [a, b], where f(a) and f(b) differ in sign, to |error| <= xtol + rtol |x| (as
     `scipy.optimize.brentq(f, a, b, xtol=xtol, rtol=rtol, maxiter=maxiter)`).
@@ -23,8 +26,8 @@ def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 2e-12,
     """
     if xtol <= 0:
         raise ValueError(f"xtol must be positive, got {xtol}")
-    if rtol < 4 * 2.220446049250313e-16:
-        raise ValueError(f"rtol must be at least 4 eps = {4 * 2.220446049250313e-16}, got {rtol}")
+    if rtol < 4 * _EPS:
+        raise ValueError(f"rtol must be at least 4 eps = {4 * _EPS}, got {rtol}")
     x_pre, x_cur = float(a), float(b)
     f_pre, f_cur = float(f(x_pre)), float(f(x_cur))
     if f_pre == 0:
