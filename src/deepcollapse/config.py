@@ -368,6 +368,8 @@ class NetConfig(BaseModel):
     # backbone
     backbone: Literal["resnet20", "mlp"] = Field("resnet20", description="ResNet-20, or a ReLU MLP on the pixels")
     mlp_widths: tuple[Count, ...] = Field((256,), description="mlp backbone: hidden widths, the last is d_1")
+    mlp_init_scale: Positive | None = Field(
+        None, description="mlp backbone: weights N(0, s^2/fan_in) (truncated); None: s = 1 (LeCun normal)")
     channels: tuple[Count, Count, Count] = Field((16, 32, 64), description="ResNet-20 stage widths c_1, c_2, c_3")
     shortcut: Literal["A", "B"] = "A"
     bn_momentum: Momentum = 0.9
@@ -388,6 +390,7 @@ class NetConfig(BaseModel):
 
     # optimisation
     lr: Positive = 0.05
+    backbone_lr: Positive | None = Field(None, description="learning rate of the backbone's parameters; None: lr")
     momentum: Momentum = 0.0
     batch_size: Count | None = Field(128, description="samples per step; None: the full subset")
     epochs: Count = 10
@@ -431,6 +434,8 @@ class NetConfig(BaseModel):
                                  "weight_decay (applied to every parameter)")
         if self.lam_W is not None and not isinstance(self.lam_W, (int, float)) and len(self.lam_W) not in (1, self.L):
             raise ValueError(f"lam_W: need one value or L={self.L} values, got {len(self.lam_W)}")
+        if self.backbone != "mlp" and self.mlp_init_scale is not None:
+            raise ValueError("mlp_init_scale: only used with backbone='mlp'")
         if self.dataset == "synthetic" and self.n_per_class is None:
             raise ValueError("n_per_class: the synthetic dataset needs a number of samples per class")
         if self.shortcut == "A" and not (self.channels[0] <= self.channels[1] <= self.channels[2]):
@@ -498,6 +503,9 @@ class NetConfig(BaseModel):
         d = self.model_dump(mode="json", exclude=set(NET_PLACEMENT_FIELDS))
         if self.backbone == "resnet20":
             del d["backbone"], d["mlp_widths"]
+        for k in ("mlp_init_scale", "backbone_lr"):  # added later: left out when unset, so older ids stay
+            if d.get(k, 0) is None:
+                del d[k]
         return _hash(d)
 
     @property

@@ -45,11 +45,27 @@ def test_full_configs_carry_the_papers_settings():
 
 
 def test_small_sizes_keep_lam_H_times_n():
-    for size in ("quick", "smoke"):
+    for size in ("medium", "quick", "smoke"):
         s, = NF.net_configs("sukenik-fig2-resnet", size)
         assert s.lam_H_value * s.n_per_class == pytest.approx(5e-6 * 5000)
         g, = NF.net_configs("garrod-fig7", size)
         assert g.lam_H_value * g.n_per_class == pytest.approx(1e-6 * 5000)
+
+
+def test_medium_size_is_the_converging_cpu_setting():
+    """--size medium: every run of the five figures on a pixel MLP, full batch, the backbone at its own
+    learning rate, with the stated convergence criterion (train accuracy included); listed by `list`."""
+    for name in NAMES:
+        exp = get(name)
+        assert "medium" in exp.sizes and exp.est_seconds["medium"] <= 30 * 60
+        for c in NF.net_configs(name, "medium"):
+            assert (c.backbone, c.mlp_widths, c.batch_size, c.n_per_class) == ("mlp", (256,), None, 10)
+            assert c.backbone_lr < c.lr and c.momentum == 0.9
+            assert (c.converge.rtol, c.converge.min_accuracy, c.converge.stop) == (1e-4, 0.99, True)
+            assert c.backbone_name == "MLP(256) on pixels"
+    # the ResNet sizes keep one learning rate and no criterion, so their run ids are unchanged
+    q, = NF.net_configs("garrod-fig7", "quick")
+    assert q.backbone_lr is None and q.converge is None and q.backbone == "resnet20"
 
 
 def test_bad_names_are_rejected():
@@ -133,4 +149,9 @@ def test_title_counts_the_runs_that_have_not_converged():
         return convergence_title(Data(name="garrod-fig7", size="quick", dir=None, configs=[], table=table))
 
     assert title([True, False, None]).endswith("2/3 runs NOT CONVERGED")
+    setting = pd.DataFrame({"converged": [True], "backbone": ["MLP(256) on pixels"], "n_per_class": [10],
+                            "lr": [0.2], "backbone_lr": [0.02], "momentum": [0.9], "batch_size": [100]})
+    t = convergence_title(Data(name="garrod-fig7", size="medium", dir=None, configs=[], table=setting))
+    assert t == ("garrod-fig7, medium size, MLP(256) on pixels, n = 10/class, batch 100, lr 0.2 (backbone 0.02), "
+                 "momentum 0.9: all 1 runs converged")
     assert title([True, True]).endswith("all 2 runs converged") and "ResNet-20" in title([True])

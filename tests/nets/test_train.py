@@ -195,3 +195,65 @@ def test_pixel_mlp_backbone_trains_and_rebuilds_from_its_record(tmp_path):
     assert NetConfig(backbone="mlp").run_id() != NetConfig(backbone="mlp", mlp_widths=(7,)).run_id()
     with pytest.raises(ValueError, match="image shape"):
         build_net(cfg, 1, 3, seed=0)
+
+
+def test_backbone_lr_is_sgd_at_that_rate_on_the_backbone_only():
+    """backbone_lr: two momentum-SGD steps equal the hand-written update, with the backbone's
+    parameters moved at backbone_lr and the head's at lr; unset, it leaves the run id as before."""
+    from flax import nnx
+
+    from deepcollapse.nets.train import make_optimizer
+
+    kw = dict(dataset="synthetic", synthetic_K=3, n_per_class=4, synthetic_shape=(6, 6, 1), backbone="mlp",
+              mlp_widths=(7,), L=2, width=5, batch_size=None, lr=0.1, momentum=0.9)
+    cfg = NetConfig(**kw, backbone_lr=0.01)
+    ds = load_data(cfg)
+    x, y = jnp.asarray(ds.x), jnp.asarray(ds.y)
+    model = build_net(cfg, (6, 6, 1), 3, seed=0)
+    graphdef, params = nnx.split(model, nnx.Param)
+
+    def grad(p):
+        return jax.grad(lambda q: loss_fn(nnx.merge(graphdef, q), x, y, cfg, 12)[0])(p)
+
+    tx = make_optimizer(cfg)
+    state, p = tx.init(params), params
+    want, vel = params, jax.tree.map(jnp.zeros_like, params)
+    for _ in range(2):
+        updates, state = tx.update(grad(p), state, p)
+        p = optax_apply(p, updates)
+        g = grad(want)
+        vel = jax.tree.map(lambda v, a: 0.9 * v + a, vel, g)
+        want = jax.tree_util.tree_map_with_path(
+            lambda path, w, v: w - (0.01 if path[0].key == "backbone" else 0.1) * v, want, vel)
+    for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    moved = lambda tree, part: float(sum(jnp.sum(jnp.abs(u - v)) for u, v in
+                                         zip(jax.tree.leaves(tree[part]), jax.tree.leaves(params[part]))))
+    assert moved(p, "backbone") > 0 and moved(p, "head") > 0
+    assert NetConfig(**kw).run_id() != cfg.run_id()
+    assert NetConfig(**kw, backbone_lr=0.1).run_id() != NetConfig(**kw).run_id()  # stated, so recorded
+
+
+def optax_apply(params, updates):
+    import optax
+
+    return optax.apply_updates(params, updates)
+
+
+def test_mlp_init_scale_scales_the_backbone_weights():
+    """mlp_init_scale s: the pixel MLP's weights are s times those of the default (LeCun) init from the
+    same seed, biases and head unchanged; a ResNet config refuses the field."""
+    kw = dict(dataset="synthetic", synthetic_K=3, n_per_class=4, synthetic_shape=(6, 6, 1), backbone="mlp",
+              mlp_widths=(9, 7), L=2, width=5, batch_size=None)
+    base = build_net(NetConfig(**kw), (6, 6, 1), 3, seed=3)
+    small = build_net(NetConfig(**kw, mlp_init_scale=0.25), (6, 6, 1), 3, seed=3)
+    one = build_net(NetConfig(**kw, mlp_init_scale=1.0), (6, 6, 1), 3, seed=3)
+    for lb, ls, lo in zip(base.backbone.layers, small.backbone.layers, one.backbone.layers):
+        np.testing.assert_allclose(ls.kernel[...], 0.25 * lb.kernel[...], rtol=1e-6)
+        np.testing.assert_array_equal(lo.kernel[...], lb.kernel[...])
+        np.testing.assert_array_equal(ls.bias[...], 0.0)
+    for wb, ws in zip(base.head.weights(), small.head.weights()):
+        np.testing.assert_array_equal(wb, ws)
+    assert NetConfig(**kw).run_id() != NetConfig(**kw, mlp_init_scale=0.25).run_id()
+    with pytest.raises(ValueError, match="mlp_init_scale"):
+        NetConfig(mlp_init_scale=0.5)

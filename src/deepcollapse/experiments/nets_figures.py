@@ -41,9 +41,24 @@ LOGIT_ATOL = 1e-6  # Garrod & Keating, Sec. 4: "the number of singular values ab
 _SIZES = {
     # n per class, batch (None: full), epochs (UFM-style), epochs (standard wd), eval_every, seeds (Súkeník)
     "full": dict(n=FULL_N, batch=10_000, epochs=2000, epochs_standard=4000, eval_every=20, seeds=5),
+    "medium": dict(n=10, batch=None, epochs=30_000, epochs_standard=30_000, eval_every=500, seeds=2),
     "quick": dict(n=200, batch=200, epochs=20, epochs_standard=20, eval_every=4, seeds=2),
     "smoke": dict(n=2, batch=None, epochs=1, epochs_standard=1, eval_every=1, seeds=1),
 }
+#: The medium size's backbone and optimiser (docs/findings.md, "Real networks: the medium size", tells how
+#: they were chosen): a one-hidden-layer pixel MLP instead of ResNet-20, full-batch GD with momentum, the
+#: backbone at a tenth of the head's learning rate, and the convergence criterion every medium run uses.
+MEDIUM_NET = dict(backbone="mlp", mlp_widths=(256,), mlp_init_scale=0.3, momentum=0.9,
+                  converge=dict(rtol=1e-4, min_accuracy=0.99))
+MEDIUM_LR = {"ufm": (0.2, 0.02), "standard": (0.2, 0.02), "mse": (0.2, 0.02)}  # (head lr, backbone lr)
+
+
+def _optim(size: str, kind: str, lr: float) -> dict:
+    """The optimiser and backbone fields of a run: the paper's lr (ResNet-20) except at medium size."""
+    if size != "medium":
+        return dict(lr=lr)
+    head_lr, backbone_lr = MEDIUM_LR[kind]
+    return dict(MEDIUM_NET, lr=head_lr, backbone_lr=backbone_lr)
 
 
 def _dataset(name: str, size: str) -> dict:
@@ -60,7 +75,7 @@ def _sukenik_runs(size: str) -> list[tuple[str, dict]]:
     z = _SIZES[size]
     return [("cifar10-relu-L4", dict(
         **_dataset("cifar10", size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="mse",
-        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, lr=0.05, batch_size=z["batch"],
+        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, **_optim(size, "mse", 0.05), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=z["seeds"]))]
 
 
@@ -68,7 +83,7 @@ def _garrod_ufm(name: str, L: int, activation: str, size: str) -> tuple[str, dic
     z = _SIZES[size]
     return (f"{name}-{activation}-L{L}", dict(
         **_dataset(name, size), n_per_class=z["n"], L=L, width=WIDTH, activation=activation, loss="ce",
-        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, lr=0.05, batch_size=z["batch"],
+        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, **_optim(size, "ufm", 0.05), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
@@ -78,7 +93,7 @@ def _garrod_standard(name: str, size: str) -> tuple[str, dict]:
     z = _SIZES[size]
     return (f"{name}-relu-L4-standard", dict(
         **_dataset(name, size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="ce",
-        reg="standard", weight_decay=GARROD_WD, lr=1e-3, batch_size=z["batch"], epochs=z["epochs_standard"],
+        reg="standard", weight_decay=GARROD_WD, **_optim(size, "standard", 1e-3), batch_size=z["batch"], epochs=z["epochs_standard"],
         eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
@@ -134,7 +149,9 @@ def _compute(data: Data) -> None:
             sv_logit = np.asarray(lane["singular_values"][f"Z{cfg.L}"])
             row = {"run": label, "seed": lane["seed"], "dataset": cfg.dataset, "n_per_class": lane["n_per_class"],
                    "L": cfg.L, "width": cfg.width, "activation": cfg.activation, "loss_fn": cfg.loss, "reg": cfg.reg,
-                   "lr": cfg.lr, "epochs": lane["epochs"], "steps": lane["steps"], "loss": lane["loss"],
+                   "lr": cfg.lr, "backbone_lr": cfg.backbone_lr or cfg.lr, "momentum": cfg.momentum,
+                   "batch_size": cfg.batch_size or cfg.K * lane["n_per_class"], "epochs": lane["epochs"],
+                   "steps": lane["steps"], "loss": lane["loss"],
                    "fit": lane["fit"], "reg_term": lane["reg"], "accuracy": lane["train_accuracy"],
                    "logit_rank": lane["logit_rank"], "logit_rank_atol": cfg.logit_sv_atol,
                    "logit_rank_rel": int(metrics.numerical_rank(sv_logit, cfg.rank_rtol)),
@@ -212,7 +229,13 @@ def convergence_title(data: Data) -> str:
         state = f"all {n} runs converged"
     else:
         state = f"{n - int(conv.fillna(False).sum())}/{n} runs NOT CONVERGED"
-    return f"{data.name}, {data.size} size, {backbones}: {state}"
+    setting = ""
+    if {"n_per_class", "lr", "backbone_lr", "momentum"} <= set(t.columns):
+        r0 = t.iloc[0]
+        lr = f"lr {C.fmt(r0['lr'])}" + (f" (backbone {C.fmt(r0['backbone_lr'])})" if r0["backbone_lr"] != r0["lr"] else "")
+        setting = (f", n = {int(r0['n_per_class'])}/class, batch {int(r0['batch_size'])}, {lr}"
+                   + (f", momentum {C.fmt(r0['momentum'])}" if r0["momentum"] else ""))
+    return f"{data.name}, {data.size} size, {backbones}{setting}: {state}"
 
 
 def _plot_sukenik(out_dir, data: Data):
@@ -292,7 +315,12 @@ def _summary(data: Data) -> str:
         s = np.linalg.svd(M, compute_uv=False)
         lines.append(f"- logit singular values (seed {int(r0['seed'])}): " + ", ".join(C.fmt(v, 3) for v in s))
         lines.append("")
-    if data.size != "full":
+    conv = t["converged"].fillna(False).astype(bool) if "converged" in t else None
+    if data.size == "medium":
+        done = "none recorded" if conv is None else f"{int(conv.sum())}/{len(t)} runs converged"
+        lines.append(f"Size medium ({', '.join(dict.fromkeys(t['backbone']))}, {done}): the papers' claims tested at "
+                     "a CPU size; the choices and how they were measured are in experiment.json and docs/findings.md.")
+    elif data.size != "full":
         lines.append(f"Size {data.size}: far from converged; the papers' comparison needs the full size "
                      "(the figure's choices in experiment.json).")
     return "\n".join(lines) + "\n"
@@ -306,11 +334,17 @@ def _summary(data: Data) -> str:
 # measures it: ~220 img/s at 32x32x3, batch 128), plus compilation and metric passes per run.
 _CPU_SECONDS_PER_IMAGE = {"mnist": 3.6e-3, "cifar10": 4.6e-3}
 _CPU_SECONDS_PER_RUN = 25.0
+#: Medium size: measured wall time of `deepcollapse reproduce NAME --size medium` on the 2-core CPU
+#: (docs/findings.md); its runs stop at convergence, so the step count is only a cap.
+MEDIUM_SECONDS = {"sukenik-fig2-resnet": 600, "garrod-fig3": 300, "garrod-fig4": 440, "garrod-fig7": 90,
+                  "garrod-fig8": 225}
 
 
 def _est_seconds(name: str, size: str) -> float:
     """Estimated CPU time of experiment `name` at `size` (for `deepcollapse list`), from RUNS."""
     total = 0.0
+    if size == "medium":
+        return MEDIUM_SECONDS[name]
     for _, kw in RUNS[name](size):
         seeds = kw["seeds"] if isinstance(kw["seeds"], int) else len(kw["seeds"])
         total += seeds * (kw["n_per_class"] * 10 * kw["epochs"] * _CPU_SECONDS_PER_IMAGE[kw["dataset"]]
@@ -326,13 +360,18 @@ CHOICES = (
     "al. Smaller sizes rescale lam_H so that lam_H * n keeps the paper's value (the DUFM losses depend on lam_H "
     "only through lam_H * n_k, so L_DNC and L_SRG are the paper's numbers at every size). Quick: 200 per class, "
     "batch 200, 20 epochs; smoke: 2 per class, one full-batch epoch. Quick and smoke do not converge: they check "
-    "the pipeline, not the papers' claims.")
+    "the pipeline, not the papers' claims. Medium (a CPU size that converges): 10 per class, full batch, a pixel "
+    "MLP backbone (one hidden layer of 256, weights at 0.3 of LeCun's scale) instead of ResNet-20, whose "
+    "convolution gradients make thousands of full-batch steps hours on XLA:CPU; gradient descent with momentum "
+    "0.9 at lr 0.2 for the head and 0.02 for the backbone (one lr for both kills classes or stalls at a rank-2 "
+    "saddle); at most 30,000 steps, stopped once the loss changes by less than 1e-4 (relative) over a tenth of "
+    "the steps at train accuracy >= 0.99.")
 
 
 def _register_net(name: str, plot, **fields) -> None:
     """Register a real-network figure: its configs, the shared compute and summary, CPU estimates."""
     register(name, configs=_configs(name), compute=_compute, summarize=_summary, choices=CHOICES,
-             est_seconds={size: _est_seconds(name, size) for size in ("smoke", "quick", "full")}, **fields)(plot)
+             sizes=tuple(_SIZES), est_seconds={size: _est_seconds(name, size) for size in _SIZES}, **fields)(plot)
 
 
 _register_net("sukenik-fig2-resnet", _plot_sukenik, paper=SUKENIK, figure="Fig. 2 (bottom row)",

@@ -43,7 +43,8 @@ def build_net(cfg: NetConfig, in_shape, K: int, seed: int) -> Net:
     if cfg.backbone == "mlp":
         if isinstance(in_shape, int):
             raise ValueError("the pixel-MLP backbone needs the image shape (H, W, C), got only the channels")
-        backbone = PixelMLP(in_shape, cfg.mlp_widths, rngs=rngs, dtype=jnp.float32)
+        backbone = PixelMLP(in_shape, cfg.mlp_widths, rngs=rngs, dtype=jnp.float32,
+                            init_scale=1.0 if cfg.mlp_init_scale is None else cfg.mlp_init_scale)
     else:
         in_channels = in_shape if isinstance(in_shape, int) else int(in_shape[-1])
         backbone = ResNet20(in_channels, channels=cfg.channels, shortcut=cfg.shortcut, bn_momentum=cfg.bn_momentum,

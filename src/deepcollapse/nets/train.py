@@ -119,9 +119,26 @@ def loss_fn(model: Net, x: jax.Array, y: jax.Array, cfg: NetConfig, N: int, trai
 # One epoch: a jitted scan over the batches
 # ----------------------------------------------------------------------------------------------
 
+def _scale_backbone(factor: float) -> optax.GradientTransformation:
+    """Multiply the updates of the parameters under "backbone" by `factor` (the head's stay)."""
+
+    def update(updates, state, params=None):
+        del params
+        scaled = jax.tree_util.tree_map_with_path(
+            lambda path, u: u * factor if getattr(path[0], "key", None) == "backbone" else u, updates)
+        return scaled, state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(cfg: NetConfig) -> optax.GradientTransformation:
-    """SGD with momentum (plain gradient descent when momentum = 0)."""
-    return optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+    """SGD with momentum (plain gradient descent when momentum = 0), at learning rate `lr` for the head
+    and `backbone_lr` (default lr) for the backbone. SGD is linear in the gradients, so scaling the
+    backbone's updates by backbone_lr / lr is SGD at backbone_lr there, momentum included."""
+    tx = optax.sgd(cfg.lr, momentum=cfg.momentum or None)
+    if cfg.backbone_lr is None or cfg.backbone_lr == cfg.lr:
+        return tx
+    return optax.chain(tx, _scale_backbone(cfg.backbone_lr / cfg.lr))
 
 
 def steps_per_epoch(N: int, B: int) -> int:
