@@ -45,7 +45,7 @@ _SIZES = {
     "quick": dict(n=200, batch=200, epochs=20, epochs_standard=20, eval_every=4, seeds=2),
     "smoke": dict(n=2, batch=None, epochs=1, epochs_standard=1, eval_every=1, seeds=1),
 }
-#: The medium size's backbone and optimiser (docs/findings.md, "Real networks: the medium size", tells how
+#: The medium size's backbone and optimiser (docs/findings.md, "The medium size" under "Real networks", tells how
 #: they were chosen): a one-hidden-layer pixel MLP instead of ResNet-20, full-batch GD with momentum, the
 #: backbone at a tenth of the head's learning rate, and the convergence criterion every medium run uses.
 MEDIUM_NET = dict(backbone="mlp", mlp_widths=(256,), mlp_init_scale=0.3, momentum=0.9,
@@ -334,8 +334,9 @@ def _summary(data: Data) -> str:
 # measures it: ~220 img/s at 32x32x3, batch 128), plus compilation and metric passes per run.
 _CPU_SECONDS_PER_IMAGE = {"mnist": 3.6e-3, "cifar10": 4.6e-3}
 _CPU_SECONDS_PER_RUN = 25.0
-#: Medium size: measured wall time of `deepcollapse reproduce NAME --size medium` on the 2-core CPU
-#: (docs/findings.md); its runs stop at convergence, so the step count is only a cap.
+#: Medium size: wall time of `deepcollapse reproduce NAME --size medium` on the 2-core CPU (docs/findings.md),
+#: measured for garrod-fig4/7/8; sukenik-fig2-resnet and garrod-fig3 are estimates (their medium runs did
+#: not finish: a diverged lane stops the figure). Runs stop at convergence, so the step count is a cap.
 MEDIUM_SECONDS = {"sukenik-fig2-resnet": 600, "garrod-fig3": 300, "garrod-fig4": 440, "garrod-fig7": 90,
                   "garrod-fig8": 225}
 
