@@ -50,14 +50,14 @@ _SIZES = {
 #: backbone at a tenth of the head's learning rate, and the convergence criterion every medium run uses.
 MEDIUM_NET = dict(backbone="mlp", mlp_widths=(256,), mlp_init_scale=0.3, momentum=0.9,
                   converge=dict(rtol=1e-4, min_accuracy=0.99))
-MEDIUM_LR = {"ufm": (0.2, 0.02), "standard": (0.2, 0.02), "mse": (0.2, 0.02)}  # (head lr, backbone lr)
+MEDIUM_LR = (0.2, 0.02)  # (head lr, backbone lr), the same for every run so far
 
 
-def _optim(size: str, kind: str, lr: float) -> dict:
+def _optim(size: str, lr: float) -> dict:
     """The optimiser and backbone fields of a run: the paper's lr (ResNet-20) except at medium size."""
     if size != "medium":
         return dict(lr=lr)
-    head_lr, backbone_lr = MEDIUM_LR[kind]
+    head_lr, backbone_lr = MEDIUM_LR
     return dict(MEDIUM_NET, lr=head_lr, backbone_lr=backbone_lr)
 
 
@@ -75,7 +75,7 @@ def _sukenik_runs(size: str) -> list[tuple[str, dict]]:
     z = _SIZES[size]
     return [("cifar10-relu-L4", dict(
         **_dataset("cifar10", size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="mse",
-        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, **_optim(size, "mse", 0.05), batch_size=z["batch"],
+        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, **_optim(size, 0.05), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=z["seeds"]))]
 
 
@@ -83,7 +83,7 @@ def _garrod_ufm(name: str, L: int, activation: str, size: str) -> tuple[str, dic
     z = _SIZES[size]
     return (f"{name}-{activation}-L{L}", dict(
         **_dataset(name, size), n_per_class=z["n"], L=L, width=WIDTH, activation=activation, loss="ce",
-        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, **_optim(size, "ufm", 0.05), batch_size=z["batch"],
+        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, **_optim(size, 0.05), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
@@ -93,7 +93,7 @@ def _garrod_standard(name: str, size: str) -> tuple[str, dict]:
     z = _SIZES[size]
     return (f"{name}-relu-L4-standard", dict(
         **_dataset(name, size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="ce",
-        reg="standard", weight_decay=GARROD_WD, **_optim(size, "standard", 1e-3), batch_size=z["batch"], epochs=z["epochs_standard"],
+        reg="standard", weight_decay=GARROD_WD, **_optim(size, 1e-3), batch_size=z["batch"], epochs=z["epochs_standard"],
         eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
