@@ -149,9 +149,33 @@ def test_title_counts_the_runs_that_have_not_converged():
         return convergence_title(Data(name="garrod-fig7", size="quick", dir=None, configs=[], table=table))
 
     assert title([True, False, None]).endswith("2/3 runs NOT CONVERGED")
+    table = pd.DataFrame({"converged": [True, False], "diverged": [False, True], "backbone": ["ResNet-20"] * 2})
+    assert convergence_title(Data(name="garrod-fig3", size="medium", dir=None, configs=[], table=table)).endswith(
+        "1/2 runs NOT CONVERGED (1 diverged)")
     setting = pd.DataFrame({"converged": [True], "backbone": ["MLP(256) on pixels"], "n_per_class": [10],
                             "lr": [0.2], "backbone_lr": [0.02], "momentum": [0.9], "batch_size": [100]})
     t = convergence_title(Data(name="garrod-fig7", size="medium", dir=None, configs=[], table=setting))
     assert t == ("garrod-fig7, medium size, MLP(256) on pixels, n = 10/class, batch 100, lr 0.2 (backbone 0.02), "
                  "momentum 0.9: all 1 runs converged")
     assert title([True, True]).endswith("all 2 runs converged") and "ResNet-20" in title([True])
+
+
+@pytest.mark.slow  # two pixel-MLP runs of a few steps: ~10 s of compilation
+def test_a_diverged_run_is_a_row_of_the_figure_not_a_crash(tmp_path, monkeypatch):
+    """A run whose loss overflows has no final metrics: its row says diverged (NaN loss, no logits),
+    the other runs are reported as usual, and the title and summary name it."""
+    if not _have("mnist"):
+        pytest.skip(f"shared datasets not found under {DATA}")
+    monkeypatch.setenv("DEEPCOLLAPSE_DATA", str(DATA))
+    label, kw = NF._garrod_ufm("mnist", 2, "relu", "smoke")
+    small = dict(kw, backbone="mlp", mlp_widths=(16,), width=8, epochs=3)
+    runs = [(label, small), (label, dict(small, lr=1e30, L=3))]  # the second overflows within 3 steps
+    monkeypatch.setitem(NF.RUNS, "garrod-fig7", lambda size: runs)
+    out = reproduce("garrod-fig7", tmp_path, smoke=True)
+    table = pd.read_parquet(out / "results.parquet").set_index("L")
+    assert not table.loc[2, "diverged"] and np.isfinite(table.loc[2, "loss"])
+    assert table.loc[3, "diverged"] and 1 <= table.loc[3, "diverged_at"] <= 3
+    assert np.isnan(table.loc[3, ["loss", "accuracy", "logit_rank"]].astype(float)).all()
+    summary = (out / "summary.md").read_text()
+    assert "DIVERGED: 1/1 seed(s)" in summary and summary.count("- final loss:") == 1
+    assert (out / "garrod-fig7.png").exists()

@@ -132,6 +132,11 @@ def _configs(name: str):
     return lambda size: net_configs(name, size)
 
 
+def _num(v) -> float:
+    """A summary number, NaN where the run recorded none (a diverged lane)."""
+    return float("nan") if v is None else float(v)
+
+
 def _compute(data: Data) -> None:
     """One table row per run and seed (the records' summaries), with the histories, class-mean logit
     matrices, references and singular values the plots read."""
@@ -147,20 +152,24 @@ def _compute(data: Data) -> None:
         for _, pt in p[p["run_id"] == rid].sort_values("lane").iterrows():
             lane = C.lane_summary(data, rid, pt["lane"])
             refs[label] = reference_losses(cfg, lane["n_per_class"])
-            logits[label].append(np.asarray(lane["class_mean_logits"]))
-            sv_logit = np.asarray(lane["singular_values"][f"Z{cfg.L}"])
+            diverged = bool(lane.get("diverged"))  # a diverged lane has no final metrics: NaN in its row
+            if not diverged:
+                logits[label].append(np.asarray(lane["class_mean_logits"]))
+            sv_logit = np.asarray(lane["singular_values"][f"Z{cfg.L}"]) if not diverged else None
+            nan = float("nan")
             row = {"run": label, "seed": lane["seed"], "dataset": cfg.dataset, "n_per_class": lane["n_per_class"],
                    "L": cfg.L, "width": cfg.width, "activation": cfg.activation, "loss_fn": cfg.loss, "reg": cfg.reg,
                    "lr": cfg.lr, "backbone_lr": cfg.backbone_lr or cfg.lr, "momentum": cfg.momentum,
                    "batch_size": cfg.batch_size or cfg.K * lane["n_per_class"], "epochs": lane["epochs"],
-                   "steps": lane["steps"], "loss": lane["loss"],
-                   "fit": lane["fit"], "reg_term": lane["reg"], "accuracy": lane["train_accuracy"],
-                   "logit_rank": lane["logit_rank"], "logit_rank_atol": cfg.logit_sv_atol,
-                   "logit_rank_rel": int(metrics.numerical_rank(sv_logit, cfg.rank_rtol)),
+                   "steps": lane["steps"], "loss": _num(lane["loss"]), "fit": _num(lane["fit"]),
+                   "reg_term": _num(lane["reg"]), "accuracy": _num(lane["train_accuracy"]),
+                   "logit_rank": _num(lane.get("logit_rank")), "logit_rank_atol": cfg.logit_sv_atol,
+                   "logit_rank_rel": nan if diverged else int(metrics.numerical_rank(sv_logit, cfg.rank_rtol)),
                    "L_DNC": refs[label].get("L_DNC"), "L_SRG": refs[label].get("L_SRG"),
                    "L_lowrank": refs[label].get("L_lowrank"), "converged": lane.get("converged"),
-                   "converged_at": lane.get("converged_at"), "backbone": cfg.backbone_name, "run_id": rid}
-            for layer, sv in lane["singular_values"].items():
+                   "converged_at": lane.get("converged_at"), "diverged": diverged,
+                   "diverged_at": lane.get("diverged_at"), "backbone": cfg.backbone_name, "run_id": rid}
+            for layer, sv in lane.get("singular_values", {}).items():
                 s = np.asarray(sv)
                 row[f"rank_{layer}"] = int(metrics.numerical_rank(s, cfg.rank_rtol))
                 svals += [{"run": label, "seed": lane["seed"], "layer": layer, "index": i + 1, "value": float(v)}
@@ -171,7 +180,7 @@ def _compute(data: Data) -> None:
         hists.append(h.assign(run=label, seed=h["lane"].map(seeds)))
     data.table = pd.DataFrame(rows)
     data.extra.update(history=pd.concat(hists, ignore_index=True), logits=logits, references=refs,
-                      svals=pd.DataFrame(svals))
+                      svals=pd.DataFrame(svals, columns=["run", "seed", "layer", "index", "value"]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,7 +207,11 @@ def _loss_panel(ax, data: Data, run: str) -> None:
             ax.axhline(ref[key], color=color, ls=ls, lw=1.2, label=f"{key} = {ref[key]:.4g}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_title(f"{run}: loss (mean, 1 std)" if loss.shape[0] > 1 else f"{run}: loss", fontsize=9)
+    title = f"{run}: loss (mean, 1 std)" if loss.shape[0] > 1 else f"{run}: loss"
+    g = data.table.loc[data.table["run"] == run]
+    if "diverged" in g and g["diverged"].any():
+        title += f" ({int(g['diverged'].sum())}/{len(g)} DIVERGED at step {int(g['diverged_at'].min())})"
+    ax.set_title(title, fontsize=9, color="tab:red" if "DIVERGED" in title else "black")
     ax.legend(fontsize=7)
 
 
@@ -231,6 +244,8 @@ def convergence_title(data: Data) -> str:
         state = f"all {n} runs converged"
     else:
         state = f"{n - int(conv.fillna(False).sum())}/{n} runs NOT CONVERGED"
+        if "diverged" in t and t["diverged"].any():
+            state += f" ({int(t['diverged'].sum())} diverged)"
     setting = ""
     if {"n_per_class", "lr", "backbone_lr", "momentum"} <= set(t.columns):
         r0 = t.iloc[0]
@@ -269,14 +284,21 @@ def _plot_garrod(out_dir, data: Data):
     fig, axes = plt.subplots(len(runs), 3, figsize=(15, 3.8 * len(runs)), squeeze=False)
     for i, run in enumerate(runs):
         _loss_panel(axes[i, 0], data, run)
-        M = data.extra["logits"][run][0]
-        row = data.table.loc[data.table["run"] == run].iloc[0]
-        rank = int(row["logit_rank"])
+        g = data.table.loc[data.table["run"] == run]
+        done = g.loc[~g["diverged"]]
+        row = (done if len(done) else g).iloc[0]
         paper = PAPER_LOGIT_RANK.get(row["dataset"]) if row["reg"] == "dufm" else None
-        C.heatmap(axes[i, 1], M, f"{run}: class-mean logits (rank {rank} at {LOGIT_ATOL:g}"
-                  + (f"; paper: {paper})" if paper is not None else ")"), symmetric=True)
-        axes[i, 1].set_xlabel("class")
-        axes[i, 1].set_ylabel("logit")
+        paper_note = f"; paper: {paper})" if paper is not None else ")"
+        if len(done):
+            C.heatmap(axes[i, 1], data.extra["logits"][run][0], f"{run}: class-mean logits (rank "
+                      f"{int(row['logit_rank'])} at {LOGIT_ATOL:g}" + paper_note, symmetric=True)
+            axes[i, 1].set_xlabel("class")
+            axes[i, 1].set_ylabel("logit")
+        else:  # every seed diverged: no final logits to show, and the panel says so
+            axes[i, 1].text(0.5, 0.5, f"DIVERGED at step {int(row['diverged_at'])}\nno final logits",
+                            ha="center", va="center", fontsize=11, color="tab:red", transform=axes[i, 1].transAxes)
+            axes[i, 1].set_title(f"{run}: class-mean logits" + (f" (paper: rank {paper})" if paper else ""), fontsize=9)
+            axes[i, 1].set_axis_off()
         L = int(row["L"])
         _svals_panel(axes[i, 2], data, run, [f"H{l}" for l in range(1, L + 1)] + [f"Z{L}"],
                      "class-mean singular values (Z%d = logits)" % L, atol=LOGIT_ATOL)
@@ -298,6 +320,16 @@ def _summary(data: Data) -> str:
                      f"({r0['activation']}, width {r0['width']}), {r0['loss_fn']} loss, {r0['reg']} "
                      f"regularisation, lr {r0['lr']}, {r0['epochs']} epochs ({r0['steps']} steps), "
                      f"{len(g)} seed(s).\n")
+        if g["diverged"].any():
+            lines.append(f"- DIVERGED: {int(g['diverged'].sum())}/{len(g)} seed(s), at step(s) "
+                         + ", ".join(str(int(v)) for v in g.loc[g["diverged"], "diverged_at"])
+                         + " (no final metrics" + ("; the numbers below are over the other seeds)"
+                                                     if not g["diverged"].all() else ")"))
+        g = g.loc[~g["diverged"]]
+        if g.empty:
+            lines.append("")
+            continue
+        r0 = g.iloc[0]
         loss = g["loss"].to_numpy(float)
         lines.append(f"- final loss: mean {C.fmt(loss.mean())}" + (f", std {C.fmt(loss.std(ddof=1))}, "
                      f"min {C.fmt(loss.min())}, max {C.fmt(loss.max())}" if len(g) > 1 else ""))
