@@ -391,7 +391,9 @@ def load_params(run_dir, lane: int) -> dict:
 def save_checkpoint(run_dir, run_id: str, chunk: int, leaves: Sequence, logs: dict[str, list]) -> None:
     """The state after `chunk` finished chunks (every leaf of the state pytree) and the logs so far.
 
-    The previous checkpoint is kept as checkpoint.prev.npz, the fallback if this one is damaged.
+    The previous checkpoint is kept as checkpoint.prev.npz, the fallback if this one is damaged. Two
+    processes may train the same config into one folder: a checkpoint the other one has just moved or
+    removed is not an error (both write the same numbers).
     """
     d = Path(run_dir)
     arrays: dict[str, Any] = {"run_id": np.asarray(run_id), "chunk": np.asarray(chunk)}
@@ -399,8 +401,10 @@ def save_checkpoint(run_dir, run_id: str, chunk: int, leaves: Sequence, logs: di
         arrays[f"s/{i}"] = np.asarray(leaf)
     for k, v in logs.items():
         arrays[f"h/{k}"] = np.stack(v)
-    if (d / CHECKPOINT).exists():
+    try:
         os.replace(d / CHECKPOINT, d / PREVIOUS_CHECKPOINT)
+    except FileNotFoundError:
+        pass
     save_npz(d / CHECKPOINT, arrays)
 
 
@@ -433,5 +437,7 @@ def load_checkpoint(run_dir, run_id: str, template: Sequence) -> tuple[int, list
                 raise RecordError(f"{path}: its history does not match its chunk count")
             return chunk, leaves, logs
         except (RecordError, KeyError, ValueError) as e:
+            if not path.exists():  # moved or removed by another process training the same config
+                continue
             warnings.warn(f"ignoring a damaged checkpoint: {e}", RuntimeWarning, stacklevel=2)
     return None
