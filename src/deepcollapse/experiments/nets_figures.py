@@ -52,14 +52,17 @@ _SIZES = {
 #: backbone at a tenth of the head's learning rate, and the convergence criterion every medium run uses.
 MEDIUM_NET = dict(backbone="mlp", mlp_widths=(256,), mlp_init_scale=0.3, momentum=0.9,
                   converge=dict(rtol=1e-4, min_accuracy=0.99))
-MEDIUM_LR = (0.2, 0.02)  # (head lr, backbone lr), the same for every run so far
+#: (head lr, backbone lr) of the medium size per kind of run, the largest of those measured at which every
+#: run of that kind trains without diverging or collapsing (docs/findings.md, "The medium size")
+MEDIUM_LR = {"ce": (0.1, 0.01), "standard": (0.05, 0.005), "mse": (0.02, 0.002)}
 
 
-def _optim(size: str, lr: float) -> dict:
-    """The optimiser and backbone fields of a run: the paper's lr (ResNet-20) except at medium size."""
+def _optim(size: str, lr: float, kind: str) -> dict:
+    """The optimiser and backbone fields of a run: the paper's lr (ResNet-20) except at medium size,
+    where `kind` ("ce", "standard" or "mse") picks the medium learning rates."""
     if size != "medium":
         return dict(lr=lr)
-    head_lr, backbone_lr = MEDIUM_LR
+    head_lr, backbone_lr = MEDIUM_LR[kind]
     return dict(MEDIUM_NET, lr=head_lr, backbone_lr=backbone_lr)
 
 
@@ -77,7 +80,7 @@ def _sukenik_runs(size: str) -> list[tuple[str, dict]]:
     z = _SIZES[size]
     return [("cifar10-relu-L4", dict(
         **_dataset("cifar10", size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="mse",
-        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, **_optim(size, 0.05), batch_size=z["batch"],
+        reg="dufm", lam_H=SUKENIK_LAM_H_N / z["n"], lam_W=SUKENIK_LAM_W, **_optim(size, 0.05, "mse"), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=z["seeds"]))]
 
 
@@ -85,7 +88,7 @@ def _garrod_ufm(name: str, L: int, activation: str, size: str) -> tuple[str, dic
     z = _SIZES[size]
     return (f"{name}-{activation}-L{L}", dict(
         **_dataset(name, size), n_per_class=z["n"], L=L, width=WIDTH, activation=activation, loss="ce",
-        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, **_optim(size, 0.05), batch_size=z["batch"],
+        reg="dufm", lam_H=GARROD_LAM_H_N / z["n"], lam_W=GARROD_LAM_W, **_optim(size, 0.05, "ce"), batch_size=z["batch"],
         epochs=z["epochs"], eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
@@ -95,7 +98,7 @@ def _garrod_standard(name: str, size: str) -> tuple[str, dict]:
     z = _SIZES[size]
     return (f"{name}-relu-L4-standard", dict(
         **_dataset(name, size), n_per_class=z["n"], L=4, width=WIDTH, activation="relu", loss="ce",
-        reg="standard", weight_decay=GARROD_WD, **_optim(size, 1e-3), batch_size=z["batch"], epochs=z["epochs_standard"],
+        reg="standard", weight_decay=GARROD_WD, **_optim(size, 1e-3, "standard"), batch_size=z["batch"], epochs=z["epochs_standard"],
         eval_every=z["eval_every"], seeds=1, logit_sv_atol=LOGIT_ATOL))
 
 
@@ -371,11 +374,11 @@ def _summary(data: Data) -> str:
 # measures it: ~220 img/s at 32x32x3, batch 128), plus compilation and metric passes per run.
 _CPU_SECONDS_PER_IMAGE = {"mnist": 3.6e-3, "cifar10": 4.6e-3}
 _CPU_SECONDS_PER_RUN = 25.0
-#: Medium size: wall time of `deepcollapse reproduce NAME --size medium` on the 2-core CPU (docs/findings.md),
-#: measured for garrod-fig4/7/8; sukenik-fig2-resnet and garrod-fig3 are estimates (their medium runs did
-#: not finish: a diverged lane stops the figure). Runs stop at convergence, so the step count is a cap.
-MEDIUM_SECONDS = {"sukenik-fig2-resnet": 600, "garrod-fig3": 300, "garrod-fig4": 440, "garrod-fig7": 90,
-                  "garrod-fig8": 225}
+#: Medium size: wall time of `deepcollapse reproduce NAME --size medium` on the 2-core CPU, measured
+#: 2026-12-03 with two figures running at a time, one per core (docs/findings.md, "The medium size").
+#: Runs stop at convergence, so the step count is a cap and a change of learning rate changes these.
+MEDIUM_SECONDS = {"sukenik-fig2-resnet": 675, "garrod-fig3": 384, "garrod-fig4": 338, "garrod-fig7": 119,
+                  "garrod-fig8": 167}
 
 
 def _est_seconds(name: str, size: str) -> float:
@@ -401,8 +404,9 @@ CHOICES = (
     "the pipeline, not the papers' claims. Medium (a CPU size that converges): 10 per class, full batch, a pixel "
     "MLP backbone (one hidden layer of 256, weights at 0.3 of LeCun's scale) instead of ResNet-20, whose "
     "convolution gradients make thousands of full-batch steps hours on XLA:CPU; gradient descent with momentum "
-    "0.9 at lr 0.2 for the head and 0.02 for the backbone (one lr for both kills classes or stalls at a rank-2 "
-    "saddle); at most 30,000 steps, stopped once the loss changes by less than 1e-4 (relative) over a tenth of "
+    "0.9, the backbone at a tenth of the head's lr (one lr for both kills classes or stalls at a rank-2 saddle): "
+    "head lr 0.1 for the UFM-style cross-entropy runs, 0.05 for standard weight decay, 0.02 for MSE (larger "
+    "rates diverged, collapsed to zero or killed a class in those runs); at most 30,000 steps, stopped once the loss changes by less than 1e-4 (relative) over a tenth of "
     "the steps at train accuracy >= 0.99.")
 
 
