@@ -7,9 +7,10 @@ Measured in the same run, so that the ratios hold on a shared machine:
 - **peak**: a jitted float32 matmul, warm, best of several sizes and repeats (GFLOP/s);
 - **steady state**: one compiled chunk of `engine.Program` (K=10, n=50, L=4, MSE, ReLU) at width 30
   x 1 and 10 seeds and width 256 x 1 seed, best of 3 after a warm-up: run-steps/s, GFLOP/s and % of
-  the peak; the 10-seed row also with one CPU device (DEEPCOLLAPSE_CPU_DEVICES=1, lanes as `lax.map`
-  over vmapped pairs) next to the default (lanes split across one CPU device per core), each in a
-  fresh process;
+  the peak; the 10-seed row also with one CPU device (DEEPCOLLAPSE_CPU_DEVICES=1) next to the default
+  (lane groups spread over one CPU device per core, `engine.lane_groups`); and the census shape
+  (n = 5, 1,000 lanes) in groups (`engine.group_size`) and, as the baseline, in one group per device
+  (the engine's earlier layout); each in a fresh process;
 - **end to end**: `deepcollapse train benchmarks/speed.yaml` (10 seeds, 20,000 steps, figure included)
   as a user runs it, in a fresh process: first with an empty compilation cache (first-time compile),
   then again with the cache filled (the fixed cost of a run whose programs were compiled before is
@@ -65,12 +66,16 @@ def matmul_peak(sizes=(512, 1024, 2048, 3072), reps=5) -> tuple[float, int]:
     return best
 
 
-def engine_rate(width: int, seeds: int, steps: int) -> float:
-    """Steady-state run-steps/s of one compiled chunk of `steps` steps (compiled and warmed first)."""
+def engine_rate(width: int, seeds: int, steps: int, n: int = N_PER, one_group: bool = False) -> float:
+    """Steady-state run-steps/s of one compiled chunk of `steps` steps (compiled and warmed first);
+    one_group: every device's lanes in one vmapped group (a group budget larger than the program)."""
+    from deepcollapse import engine
     from deepcollapse.config import DUFMConfig
     from deepcollapse.engine import Program
 
-    cfg = DUFMConfig(K=K, n=N_PER, L=L, width=width, seeds=seeds, steps=steps, log_every=steps,
+    if one_group:
+        engine.GROUP_BYTES_CPU = 2**62
+    cfg = DUFMConfig(K=K, n=n, L=L, width=width, seeds=seeds, steps=steps, log_every=steps,
                      lam_H=0.004, lam_W=0.004, lr=0.5 if width <= 64 else 0.05,
                      init_scale=0.3 if width <= 64 else 0.05)
     prog = Program([cfg])
@@ -84,13 +89,14 @@ def engine_rate(width: int, seeds: int, steps: int) -> float:
     return seeds * steps / best
 
 
-def engine_rate_in_process(width: int, seeds: int, steps: int, devices: int | None) -> float:
+def engine_rate_in_process(width: int, seeds: int, steps: int, devices: int | None, n: int = N_PER,
+                           one_group: bool = False) -> float:
     """`engine_rate` in a fresh process (the CPU device count is fixed when JAX starts)."""
     env = dict(os.environ)
     if devices is not None:
         env["DEEPCOLLAPSE_CPU_DEVICES"] = str(devices)
     code = (f"import deepcollapse, sys; sys.path.insert(0, {str(HERE)!r}); import train_throughput as t; "
-            f"print(t.engine_rate({width}, {seeds}, {steps}))")
+            f"print(t.engine_rate({width}, {seeds}, {steps}, {n}, {one_group}))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -178,19 +184,30 @@ def main():
     spec = yaml.safe_load(SPEED.read_text())
     seeds, total = spec["seeds"], spec["steps"]
 
-    steady = Table(title=f"Steady state: DUFM K={K}, n={N_PER}, L={L}, MSE ReLU (device: {jax.devices()[0].platform}, "
+    from deepcollapse.config import DUFMConfig
+    from deepcollapse.engine import group_size
+
+    steady = Table(title=f"Steady state: DUFM K={K}, L={L}, MSE ReLU (device: {jax.devices()[0].platform}, "
                          f"{len(jax.devices())} devices)")
-    for c in ["width", "seeds", "lanes batched as", "run-steps/s", "GFLOP/s", "% of matmul peak"]:
+    for c in ["width", "n", "seeds", "lanes batched as", "run-steps/s", "GFLOP/s", "% of matmul peak"]:
         steady.add_column(c, justify="right")
     numbers: dict = {"peak_gflops": peak, "peak_size": peak_size, "steady": [], "end_to_end": {}}
-    rows = [(30, 1, None, "one lane"), (30, seeds, 1, "1 device, lax.map of pairs"),
-            (30, seeds, None, f"{len(jax.devices())} devices, sharded vmap"), (256, 1, None, "one lane")]
-    for width, s, devices, how in rows:
+    ndev = len(jax.devices())
+    g = lambda n, s, d=ndev: min(group_size(DUFMConfig(K=K, n=n, L=L, width=30)), -(-s // d))  # noqa: E731
+    census = 1000
+    rows = [(30, N_PER, 1, None, False, "one lane"),
+            (30, N_PER, seeds, 1, False, f"1 device, groups of {g(N_PER, seeds, 1)}"),
+            (30, N_PER, seeds, None, False, f"{ndev} devices, groups of {g(N_PER, seeds)}"),
+            (256, N_PER, 1, None, False, "one lane"),
+            (30, 5, census, None, True, f"{ndev} devices, one group of {-(-census // ndev)} each (earlier layout)"),
+            (30, 5, census, None, False, f"{ndev} devices, groups of {g(5, census)}")]
+    for width, n, s, devices, one_group, how in rows:
         steps = args.steps if width <= 64 else max(args.steps // 20, 50)
-        rate = engine_rate_in_process(width, s, steps, devices)
-        gf = rate * step_flops(K, N_PER, [width] * L) / 1e9
-        steady.add_row(str(width), str(s), how, f"{rate:,.0f}", f"{gf:.1f}", f"{100 * gf / peak:.0f}%")
-        numbers["steady"].append({"width": width, "seeds": s, "batched": how, "run_steps_per_s": rate,
+        steps = steps if s <= 100 else max(steps // 20, 100)
+        rate = engine_rate_in_process(width, s, steps, devices, n, one_group)
+        gf = rate * step_flops(K, n, [width] * L) / 1e9
+        steady.add_row(str(width), str(n), str(s), how, f"{rate:,.0f}", f"{gf:.1f}", f"{100 * gf / peak:.0f}%")
+        numbers["steady"].append({"width": width, "n": n, "seeds": s, "batched": how, "run_steps_per_s": rate,
                                   "gflops": gf, "fraction_of_peak": gf / peak})
     con.print(steady)
     con.print(f"matmul peak: {peak:.1f} GFLOP/s (jitted float32 {peak_size}^2, best of sizes 512-3072)")

@@ -177,3 +177,33 @@ def test_start_names_the_constructions_a_config_has():
         DUFMConfig(K=10, n=5, L=4, width=30, start={"structure": "pairs"})
     with pytest.raises(ValidationError, match="it has: dnc$|it has: dnc "):
         DUFMConfig(K=9, n=5, L=4, width=30, start={"structure": "srg"})
+
+
+@pytest.mark.parametrize("P, devices, group", [(1, 2, 20), (5, 2, 20), (10, 2, 2), (1000, 2, 22), (7, 1, 3), (3, 4, 8)])
+def test_lane_groups_cover_every_lane_once_and_use_every_device(P, devices, group):
+    from deepcollapse.engine import lane_groups
+
+    groups = lane_groups(P, devices, group)
+    G = groups[0][0].stop
+    assert G == min(group, -(-P // devices))
+    assert all(sl.stop - sl.start == G for sl, _ in groups)  # one shape: one compiled program
+    covered = np.concatenate([np.arange(sl.start, sl.stop) for sl, _ in groups])
+    np.testing.assert_array_equal(covered[:P], np.arange(P))
+    assert len(covered) - P < G  # padding only inside the last group
+    assert {d for _, d in groups} == set(range(min(devices, len(groups))))
+    counts = np.bincount([d for _, d in groups])
+    assert counts.max() - counts.min() <= 1  # round robin
+
+
+def test_group_size_follows_the_memory_of_a_lane():
+    """Lanes per CPU group: the budget over `lane_bytes`, which is `planned_bytes` per lane."""
+    from deepcollapse.engine import GROUP_BYTES_CPU, group_size, lane_bytes, planned_bytes
+
+    small, large = DUFMConfig(K=10, n=5, L=4, width=30), DUFMConfig(K=10, n=50, L=4, width=30)
+    for c in (small, large):
+        assert planned_bytes(c, 7) - planned_bytes(c, 6) == lane_bytes(c)
+        assert group_size(c) == max(1, GROUP_BYTES_CPU // lane_bytes(c))
+    # n = 5: H_1 30 x 50 and W 3 x 30 x 30 + 10 x 30, three copies, 5 N sum(dims) features; float32
+    assert lane_bytes(small) == 4 * (3 * (30 * 50 + 3 * 900 + 300) + 5 * 50 * 130)
+    assert group_size(small) > group_size(large) >= 1
+    assert group_size(DUFMConfig(K=10, n=5, L=4, width=256)) == 1

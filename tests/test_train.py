@@ -168,9 +168,10 @@ def test_a_run_stops_on_its_criterion_and_resumes_the_same(tmp_path):
 
 
 def test_lanes_split_across_cpu_devices_give_the_numbers_of_one_device(tmp_path):
-    """The lanes of one program split across the CPU devices (one per core, `engine.lane_devices`)
-    give the losses and parameters of the same program on one device (DEEPCOLLAPSE_CPU_DEVICES=1,
-    lanes as lax.map of pairs), in a fresh process since the device count is fixed when JAX starts."""
+    """The lanes of one program in groups spread over the CPU devices (one per core,
+    `engine.lane_devices`; here groups of 3, the last one padded) give the losses and parameters of
+    the same program on one device (DEEPCOLLAPSE_CPU_DEVICES=1: one group of 5), in a fresh process
+    since the device count is fixed when JAX starts."""
     import os
     import subprocess
     import sys
@@ -190,7 +191,8 @@ def test_lanes_split_across_cpu_devices_give_the_numbers_of_one_device(tmp_path)
     if jax.devices()[0].platform == "cpu" and len(jax.devices()) > 1:
         from deepcollapse.engine import Program
 
-        assert Program([cfg])._split is not None  # this process did split the lanes
+        groups = Program([cfg])._groups  # this process did split the lanes over its devices
+        assert len({dev for _, dev in groups}) > 1 and groups[0][0] == slice(0, 3)
     np.testing.assert_allclose(split.logs["loss"], one.logs["loss"], rtol=1e-12)
     for p in range(5):
         for a, b in zip(split.lane_params(p)["W"], one.lane_params(p)["W"]):

@@ -122,21 +122,31 @@ def census_configs(cfg: DUFMConfig, seeds: int | None = None, from_constructions
 
 def solutions_of(res, origin: str) -> list[Solution]:
     """The Solutions of a finished run (its summary rows carry the oracle; class means recomputed)."""
-    from .engine import final_class_means
+    from .engine import lanes_class_means
+    from .results import unflatten_params
 
+    every = {}  # config index -> layer -> lanes of that config x d x K (one program per config)
+    for ci in {lane.config_index for lane in res.lanes}:
+        idx = [lane.index for lane in res.lanes if lane.config_index == ci]
+        every[ci] = dict(zip(idx, _per_lane(lanes_class_means(
+            unflatten_params({k: v[idx] for k, v in res.params.items()}), res.configs[ci]), len(idx))))
     out = []
     for lane, row in zip(res.lanes, res.summary):
-        cfg = res.configs[lane.config_index]
         params = means = None
         if not row["diverged"]:
             params = res.lane_params(lane.index)
-            means = classify.solution_means(final_class_means(params, cfg))
+            means = classify.solution_means(every[lane.config_index][lane.index])
         out.append(Solution(origin=origin, seed=lane.seed, loss=row["loss"], fit=row["fit"], reg=row["reg"],
                             diverged=row["diverged"], converged=bool(row.get("converged")),
                             structure=row.get("structure"), closest=row.get("structure_closest"),
                             distance=row.get("structure_distance"), ranks=dict(row.get("ranks") or {}),
                             means=means or {}, params=params))
     return out
+
+
+def _per_lane(means: dict, n: int) -> list[dict]:
+    """layer -> lanes x d x K as one layer -> d x K dict per lane."""
+    return [{k: v[i] for k, v in means.items()} for i in range(n)]
 
 
 def group_solutions(solutions: Sequence[Solution], tol: float = 2 * classify.TOLERANCE,
@@ -348,6 +358,7 @@ def plot_census(c: Census, out_dir: str | Path, max_grams: int = 8) -> list[Path
     gs = fig.add_gridspec(rows, cols + 2)
     ax = fig.add_subplot(gs[:, :2])
     cmap = plt.get_cmap("tab10")
+    palette = [cmap(j) if j != 7 else "k" for j in range(10)]  # tab10's grey is kept for the other classes
     rng = np.random.default_rng(0)
     for i, k in enumerate(c.classes):
         xs, ys = [], []
@@ -355,8 +366,11 @@ def plot_census(c: Census, out_dir: str | Path, max_grams: int = 8) -> list[Path
             s = c.solutions[m]
             xs.append(np.mean([s.ranks[f"H{l}"] for l in range(1, c.config.L + 1)]) + rng.uniform(-0.08, 0.08))
             ys.append(s.loss)
-        label = f"{i}: {k.structure} ({len(k.members)})" if i < 10 else None
-        ax.scatter(xs, ys, s=12, color=cmap(i % 10) if i < 10 else "0.6", label=label, alpha=0.7)
+        if i < 10:
+            ax.scatter(xs, ys, s=12, color=palette[i], label=f"{i}: {k.structure} ({len(k.members)})", alpha=0.7)
+        else:
+            label = f"{len(c.classes) - 10} other classes" if i == 10 else None
+            ax.scatter(xs, ys, s=12, facecolors="none", edgecolors="0.6", label=label, alpha=0.7)
     refs = c.references
     if refs.get("L_DNC") is not None:
         ax.axhline(refs["L_DNC"], color="k", ls="--", lw=1, label=f"L_DNC = {refs['L_DNC']:.4f}")

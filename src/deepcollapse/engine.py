@@ -2,9 +2,9 @@
 
 A *lane* is one (config, seed) pair. Configs whose array shapes agree (`DUFMConfig.shape_key`) and
 that differ only in lam_H, lam_W, lr or init_scale run as lanes of one program: a `lax.scan` over
-`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU the lanes are split
-across the CPU devices, one per core, see `Program._chunk_lanes`), then the layer metrics of every
-lane. `deepcollapse.train` runs
+`log_every` gradient steps (one "chunk") batched over lanes (`vmap`; on a CPU the lanes run as
+small groups spread over the CPU devices, one per core, see `lane_groups`), then the layer metrics of
+every lane. `deepcollapse.train` runs
 the chunks, checkpoints and writes the record; this module holds the numerics.
 
 With `cfg.data` set the same engine trains an MLP (no biases) on fixed data: H_1 = X is built once
@@ -32,7 +32,8 @@ from . import dufm, metrics, results
 from .config import DUFMConfig
 from .results import Lane
 
-LANE_BATCH_CPU = 2  # lanes per vmapped batch on a CPU device (see Program._chunk_lanes)
+#: Memory of one vmapped lane group on a CPU (`group_size`; chosen by measurement, docs/speed.md).
+GROUP_BYTES_CPU = 4 * 2**20
 
 
 def lane_devices() -> list:
@@ -40,6 +41,31 @@ def lane_devices() -> list:
     per core by default, set in `deepcollapse/__init__`), else the default device alone."""
     devices = jax.devices()
     return list(devices) if devices[0].platform == "cpu" else devices[:1]
+
+
+def group_size(cfg: DUFMConfig, budget: int | None = None) -> int:
+    """Lanes per vmapped group on a CPU: as many as fit `budget` bytes (default `GROUP_BYTES_CPU`,
+    read at the call) by `lane_bytes`, at least 1.
+
+    Small groups stay in the cores' caches: on the project's 2-core CPU the quickstart shape (K = 10,
+    n = 5, L = 4, width 30; 0.18 MB a lane) runs at 45k lane-steps/s per core in groups of 20 against
+    32k in one batch of 500; at n = 50 (1.5 MB a lane) groups of 2 are fastest, at width 256 single
+    lanes (docs/speed.md has the measurements).
+    """
+    return max(1, (GROUP_BYTES_CPU if budget is None else budget) // lane_bytes(cfg))
+
+
+def lane_groups(P: int, n_devices: int, group: int) -> list[tuple[slice, int]]:
+    """How a CPU program's P lanes are run: (lanes, device index) of each vmapped group.
+
+    Groups of G = min(group, ceil(P / n_devices)) consecutive lanes, group j on device j mod
+    n_devices; the last group is padded to G with copies of the last lane (`Program.chunk`), so every
+    group runs one compiled program and every device gets work.
+    """
+    if P < 1 or n_devices < 1 or group < 1:
+        raise ValueError(f"need P, n_devices, group >= 1, got {P}, {n_devices}, {group}")
+    G = min(group, -(-P // n_devices))
+    return [(slice(i, i + G), (i // G) % n_devices) for i in range(0, P, G)]
 
 
 class LaneState(NamedTuple):
@@ -94,14 +120,19 @@ def planned_bytes(cfg: DUFMConfig, lanes: int) -> int:
     backward pass (every Z_l, H_{l+1} and their cotangents: 4 N sum_l d_{l+1}); the metrics program
     needs the features of every layer once more. Times the dtype's size, plus the data matrix.
     """
+    data = cfg.widths[0] * cfg.N if cfg.data is not None else 0
+    return int(lanes * lane_bytes(cfg) + np.dtype(cfg.dtype).itemsize * data)
+
+
+def lane_bytes(cfg: DUFMConfig) -> int:
+    """The memory of one lane in `planned_bytes`: parameters, gradient, update and optimizer state,
+    and the features of the forward and backward pass."""
     dims = [*cfg.widths, cfg.K]
     N = cfg.N
     params = sum(dims[l + 1] * dims[l] for l in range(cfg.L)) + (0 if cfg.data is not None else dims[0] * N)
     copies = 3 + (0 if (cfg.optimizer.name == "sgd" and not cfg.optimizer.kwargs) else 2)
     feats = 5 * N * sum(dims)
-    item = np.dtype(cfg.dtype).itemsize
-    data = dims[0] * N if cfg.data is not None else 0
-    return int(item * (lanes * (copies * params + feats) + data))
+    return int(np.dtype(cfg.dtype).itemsize * (copies * params + feats))
 
 
 def available_bytes() -> int | None:
@@ -146,6 +177,26 @@ def final_class_means(params: dict, cfg: DUFMConfig) -> dict:
     Hs, Zs = final_features(params, cfg)
     means = metrics.layer_class_means(Hs, Zs, dufm.labels(cfg.sizes), cfg.K)
     return {k: np.asarray(v) for k, v in means.items()}
+
+
+_MEANS_PROGRAMS: dict[str, object] = {}
+
+
+def lanes_class_means(params: dict, cfg: DUFMConfig) -> dict[str, np.ndarray]:
+    """`final_class_means` of many lanes of `cfg`'s shape in one compiled program: `params` is the
+    DUFM pytree with a leading lane axis; returns layer -> lanes x d x K. The program is compiled once
+    per shape (`DUFMConfig.shape_key`: the forward pass and the classes depend on nothing else)."""
+    f = _MEANS_PROGRAMS.get(key := cfg.shape_key())
+    if f is None:
+        X, y = input_data(cfg), dufm.labels(cfg.sizes)
+        X = None if X is None else jnp.asarray(X)
+
+        def one(p):
+            Hs, Zs = dufm.forward(p, cfg.activation, X, bool(cfg.residual))
+            return metrics.layer_class_means(Hs, Zs, y, cfg.K)
+
+        f = _MEANS_PROGRAMS[key] = jax.jit(jax.vmap(one))
+    return {k: np.asarray(v) for k, v in f(jax.tree.map(jnp.asarray, params)).items()}
 
 
 def dnc_verdict(params: dict, cfg: DUFMConfig) -> dict:
@@ -214,21 +265,25 @@ class Program:
         self._init = jax.jit(jax.vmap(self._init_lane))
         devices = lane_devices()
         P = len(self.lanes)
-        self._pad = (-P) % len(devices)  # padded lanes (copies of the last one) make P divisible
         self._home = devices[0]
-        if len(devices) > 1 and P > 1:
-            mesh = jax.sharding.Mesh(np.array(devices), ("lanes",))
-            split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("lanes"))
-            self._chunk = jax.jit(jax.vmap(self._chunk_lane), in_shardings=split, out_shardings=split)
-            self._split = split
-            self._hyper = jax.device_put(self._padded((self.lam_H, self.lam_W, self.lr)), split)
+        hyper = (self.lam_H, self.lam_W, self.lr)
+        self._groups, self._pad = None, 0  # one program of every lane (an accelerator, or a single lane)
+        if devices[0].platform == "cpu" and P > 1:
+            self._groups = [(sl, devices[d]) for sl, d in lane_groups(P, len(devices), group_size(base))]
+            G = self._groups[0][0].stop
+            self._pad = len(self._groups) * G - P  # copies of the last lane in the last group
+            padded = self._padded(hyper)
+            self._hyper = [jax.device_put(jax.tree.map(lambda x: x[sl], padded), dev) for sl, dev in self._groups]
+            self._chunk = jax.jit(jax.vmap(self._chunk_lane))
+        elif P == 1:
+            self._chunk = jax.jit(lambda state, *h: jax.tree.map(
+                lambda x: x[None], self._chunk_lane(*jax.tree.map(lambda x: x[0], (state, *h)))))
+            self._hyper = hyper
         else:
-            self._pad, self._split = 0, None
-            self._chunk = jax.jit(self._chunk_lanes)
-            self._hyper = (self.lam_H, self.lam_W, self.lr)
+            self._chunk = jax.jit(jax.vmap(self._chunk_lane))
+            self._hyper = hyper
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer, self._weight = metric_programs(tuple(base.sizes), base.K, base.rank_rtol)
-        self._means = jax.jit(jax.vmap(self._means_lane))
 
     # ---- per-lane pure functions ------------------------------------------------------------------
     def _init_lane(self, key, scale, lr) -> LaneState:
@@ -249,29 +304,12 @@ class Program:
                                            residual=bool(self.base.residual))
         return total, (fit, reg)
 
-    def _chunk_lanes(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
-        """All lanes' chunks in one program.
-
-        On an accelerator every lane is one vmapped batch. On a CPU with several devices the lane
-        axis is split across them instead (`__post_init__`: a vmap whose lane axis is sharded, one
-        share per core, no communication). On a CPU with one device lanes run as `lax.map` over
-        vmapped pairs: XLA's batched matmuls of these small shapes on two threads are slow beyond a
-        batch of 2. A single lane runs unbatched. docs/speed.md holds the measurements; each lane's
-        arithmetic is the same either way.
-        """
-        args = (state, lam_H, lam_W, lr)
-        one = lambda a: self._chunk_lane(*a)  # noqa: E731
-        P = jax.tree.leaves(args)[0].shape[0]
-        if P == 1:
-            return jax.tree.map(lambda x: x[None], one(jax.tree.map(lambda x: x[0], args)))
-        batch = LANE_BATCH_CPU if jax.default_backend() == "cpu" else P
-        return jax.vmap(one)(args) if batch >= P else jax.lax.map(one, args, batch_size=batch)
-
     def _padded(self, tree):
-        """`tree` with `self._pad` copies of its last lane appended (leading lane axis)."""
+        """`tree` (NumPy leaves) with `self._pad` copies of its last lane appended (leading lane axis)."""
+        tree = jax.tree.map(np.asarray, tree)
         if not self._pad:
             return tree
-        return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], self._pad, axis=0)]), tree)
+        return jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], self._pad, axis=0)]), tree)
 
     def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
         hyper = dufm.Hyper(lam_H, lam_W)
@@ -302,10 +340,6 @@ class Program:
         Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X, residual=bool(self.base.residual))
         return {"loss": total, "fit": fit, "reg": jnp.sum(reg)}, [*Hs, *Zs]
 
-    def _means_lane(self, params) -> dict:
-        Hs, Zs = dufm.forward(params, self.base.activation, H1=self.X, residual=bool(self.base.residual))
-        return metrics.layer_class_means(Hs, Zs, self.y, self.base.K)
-
     # ---- whole-program entry points ---------------------------------------------------------------
     def init(self) -> LaneState:
         return self._init(self.keys, self.init_scale, self.lr)
@@ -321,15 +355,20 @@ class Program:
     def chunk(self, state: LaneState, k: int) -> LaneState:
         """`log_every` steps of every lane (chunk k; the DUFM's chunks do not depend on k).
 
+        On a CPU each lane group (`lane_groups`) is one dispatch of the same compiled program; the
+        dispatches are asynchronous, so the groups of different devices run at the same time. Each
+        lane's arithmetic is the same however the lanes are grouped.
         The metrics (`evaluate`) are a second compiled program: fused into the scan's program, XLA:CPU
         (jaxlib 0.10.2) deadlocked on vmapped SVDs after a while loop, and the split costs one dispatch.
         """
-        if self._split is not None:
-            state = jax.device_put(self._padded(state), self._split)
-        out = self._chunk(state, *self._hyper)
-        if self._pad:
-            out = jax.tree.map(lambda x: x[: len(self.lanes)], out)
-        return jax.block_until_ready(out)
+        if self._groups is None:
+            return jax.block_until_ready(self._chunk(state, *self._hyper))
+        host = self._padded(state)
+        outs = [self._chunk(jax.device_put(jax.tree.map(lambda x: x[sl], host), dev), *h)
+                for (sl, dev), h in zip(self._groups, self._hyper)]
+        P = len(self.lanes)
+        merged = jax.tree.map(lambda *xs: np.concatenate(xs)[:P], *jax.device_get(outs))
+        return jax.device_put(merged, self._home)
 
     def steps_of(self, n_logged: int) -> np.ndarray:
         """The step of each logged evaluation: 0, log_every, 2 log_every, ..."""
@@ -347,8 +386,7 @@ class Program:
 
     def summarize(self, res: "results.TrainResult", state: LaneState) -> list[dict]:
         """Per lane: hyper-parameters, final loss terms, divergence, references, found-DNC verdict."""
-        means = self._means(jax.device_put(state.params, self._home))  # every lane in one program
-        means = {k: np.asarray(v) for k, v in means.items()}
+        means = lanes_class_means(jax.device_put(state.params, self._home), self.base)  # one program
         return [lane_summary(res, lane, self.configs[lane.config_index], {k: v[lane.index] for k, v in means.items()})
                 for lane in res.lanes]
 
