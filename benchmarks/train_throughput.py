@@ -193,7 +193,7 @@ def main():
         steady.add_column(c, justify="right")
     numbers: dict = {"peak_gflops": peak, "peak_size": peak_size, "steady": [], "end_to_end": {}}
     ndev = len(jax.devices())
-    g = lambda n, s, d=ndev: min(group_size(DUFMConfig(K=K, n=n, L=L, width=30)), -(-s // d))  # noqa: E731
+    g = lambda n, s, d=ndev: min(group_size(DUFMConfig(K=K, n=n, L=L, width=30)), -(-s // d))
     census = 1000
     rows = [(30, N_PER, 1, None, False, "one lane"),
             (30, N_PER, seeds, 1, False, f"1 device, groups of {g(N_PER, seeds, 1)}"),

@@ -197,7 +197,12 @@ def test_lane_groups_cover_every_lane_once_and_use_every_device(P, devices, grou
 
 def test_group_size_follows_the_memory_of_a_lane():
     """Lanes per CPU group: the budget over `lane_bytes`, which is `planned_bytes` per lane."""
-    from deepcollapse.engine import GROUP_BYTES_CPU, group_size, lane_bytes, planned_bytes
+    from deepcollapse.engine import (
+        GROUP_BYTES_CPU,
+        group_size,
+        lane_bytes,
+        planned_bytes,
+    )
 
     small, large = DUFMConfig(K=10, n=5, L=4, width=30), DUFMConfig(K=10, n=50, L=4, width=30)
     for c in (small, large):

@@ -273,7 +273,7 @@ class Program:
             G = self._groups[0][0].stop
             self._pad = len(self._groups) * G - P  # copies of the last lane in the last group
             padded = self._padded(hyper)
-            self._hyper = [jax.device_put(jax.tree.map(lambda x: x[sl], padded), dev) for sl, dev in self._groups]
+            self._hyper = [jax.device_put(_lanes(padded, sl), dev) for sl, dev in self._groups]
             self._chunk = jax.jit(jax.vmap(self._chunk_lane))
         elif P == 1:
             self._chunk = jax.jit(lambda state, *h: jax.tree.map(
@@ -364,7 +364,7 @@ class Program:
         if self._groups is None:
             return jax.block_until_ready(self._chunk(state, *self._hyper))
         host = self._padded(state)
-        outs = [self._chunk(jax.device_put(jax.tree.map(lambda x: x[sl], host), dev), *h)
+        outs = [self._chunk(jax.device_put(_lanes(host, sl), dev), *h)
                 for (sl, dev), h in zip(self._groups, self._hyper)]
         P = len(self.lanes)
         merged = jax.tree.map(lambda *xs: np.concatenate(xs)[:P], *jax.device_get(outs))
@@ -437,6 +437,11 @@ def lane_summary(res: "results.TrainResult", lane: Lane, cfg: DUFMConfig, means:
 
         row.update(oracle(solution_means(means), cfg, row["loss"], verdict=row))
     return row
+
+
+def _lanes(tree, sl: slice):
+    """The lanes `sl` of every leaf of `tree` (leading lane axis)."""
+    return jax.tree.map(lambda x: x[sl], tree)
 
 
 def _num(x) -> float | None:
