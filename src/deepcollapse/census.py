@@ -125,28 +125,23 @@ def solutions_of(res, origin: str) -> list[Solution]:
     from .engine import lanes_class_means
     from .results import unflatten_params
 
-    every = {}  # config index -> layer -> lanes of that config x d x K (one program per config)
+    means_of = {}  # lane index -> layer -> d x K, one program per config
     for ci in {lane.config_index for lane in res.lanes}:
         idx = [lane.index for lane in res.lanes if lane.config_index == ci]
-        every[ci] = dict(zip(idx, _per_lane(lanes_class_means(
-            unflatten_params({k: v[idx] for k, v in res.params.items()}), res.configs[ci]), len(idx))))
+        m = lanes_class_means(unflatten_params({k: v[idx] for k, v in res.params.items()}), res.configs[ci])
+        means_of.update({p: {k: v[j] for k, v in m.items()} for j, p in enumerate(idx)})
     out = []
     for lane, row in zip(res.lanes, res.summary):
         params = means = None
         if not row["diverged"]:
             params = res.lane_params(lane.index)
-            means = classify.solution_means(every[lane.config_index][lane.index])
+            means = classify.solution_means(means_of[lane.index])
         out.append(Solution(origin=origin, seed=lane.seed, loss=row["loss"], fit=row["fit"], reg=row["reg"],
                             diverged=row["diverged"], converged=bool(row.get("converged")),
                             structure=row.get("structure"), closest=row.get("structure_closest"),
                             distance=row.get("structure_distance"), ranks=dict(row.get("ranks") or {}),
                             means=means or {}, params=params))
     return out
-
-
-def _per_lane(means: dict, n: int) -> list[dict]:
-    """layer -> lanes x d x K as one layer -> d x K dict per lane."""
-    return [{k: v[i] for k, v in means.items()} for i in range(n)]
 
 
 def group_solutions(solutions: Sequence[Solution], tol: float = 2 * classify.TOLERANCE,

@@ -244,7 +244,6 @@ class Program:
         self.lanes = [Lane(i, ci, s) for i, (ci, s) in enumerate(pairs)]
         check_memory(base, len(self.lanes))
         self.dtype = jnp.dtype(base.dtype)
-        self.y = dufm.labels(base.sizes)
         self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)
         X = input_data(base)  # equal for every config of the program (data is in the shape key)
         self.X = None if X is None else jnp.asarray(X, self.dtype)
@@ -266,22 +265,19 @@ class Program:
         devices = lane_devices()
         P = len(self.lanes)
         self._home = devices[0]
-        hyper = (self.lam_H, self.lam_W, self.lr)
+        if P == 1:  # a single lane runs unbatched
+            self._chunk = jax.jit(lambda state, *h: jax.tree.map(
+                lambda x: x[None], self._chunk_lane(*jax.tree.map(lambda x: x[0], (state, *h)))))
+        else:
+            self._chunk = jax.jit(jax.vmap(self._chunk_lane))
+        self._hyper = (self.lam_H, self.lam_W, self.lr)
         self._groups, self._pad = None, 0  # one program of every lane (an accelerator, or a single lane)
-        if devices[0].platform == "cpu" and P > 1:
+        if devices[0].platform == "cpu" and P > 1:  # lane groups of one compiled program (`lane_groups`)
             self._groups = [(sl, devices[d]) for sl, d in lane_groups(P, len(devices), group_size(base))]
             G = self._groups[0][0].stop
             self._pad = len(self._groups) * G - P  # copies of the last lane in the last group
-            padded = self._padded(hyper)
+            padded = self._padded(self._hyper)
             self._hyper = [jax.device_put(_lanes(padded, sl), dev) for sl, dev in self._groups]
-            self._chunk = jax.jit(jax.vmap(self._chunk_lane))
-        elif P == 1:
-            self._chunk = jax.jit(lambda state, *h: jax.tree.map(
-                lambda x: x[None], self._chunk_lane(*jax.tree.map(lambda x: x[0], (state, *h)))))
-            self._hyper = hyper
-        else:
-            self._chunk = jax.jit(jax.vmap(self._chunk_lane))
-            self._hyper = hyper
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer, self._weight = metric_programs(tuple(base.sizes), base.K, base.rank_rtol)
 
