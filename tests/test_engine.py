@@ -212,3 +212,23 @@ def test_group_size_follows_the_memory_of_a_lane():
     assert lane_bytes(small) == 4 * (3 * (30 * 50 + 3 * 900 + 300) + 5 * 50 * 130)
     assert group_size(small) > group_size(large) >= 1
     assert group_size(DUFMConfig(K=10, n=5, L=4, width=256)) == 1
+
+
+@pytest.mark.parametrize("kw", [dict(TINY), TINY | {"data": None}, TINY | {"data": None, "residual": True},
+                                TINY | {"data": None, "activation": "linear", "class_sizes": [2, 5, 3]}])
+def test_class_means_of_every_lane_in_one_program_equal_each_lane_alone(kw):
+    """`lanes_class_means` (one vmapped program, used by every run's summary and the census) gives
+    each lane's `final_class_means` (its own forward pass): fixed data, free features, residual,
+    imbalanced linear."""
+    from deepcollapse.engine import final_class_means, lanes_class_means
+    from deepcollapse.results import unflatten_params
+
+    kw = {k: v for k, v in kw.items() if not (k == "n" and "class_sizes" in kw)}
+    res = train(DUFMConfig(**kw, seeds=3))
+    every = lanes_class_means(unflatten_params(res.params), res.configs[0])
+    for p in range(3):
+        alone = final_class_means(res.lane_params(p), res.configs[0])
+        assert set(alone) == set(every)
+        for k, M in alone.items():
+            np.testing.assert_allclose(every[k][p], M, rtol=1e-12, atol=1e-14)
+        assert np.abs(alone["Z3"]).max() > 0  # a trained lane, not zeros
