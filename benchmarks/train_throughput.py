@@ -9,7 +9,7 @@ Measured in the same run, so that the ratios hold on a shared machine:
   x 1 and 10 seeds and width 256 x 1 seed, best of 3 after a warm-up: run-steps/s, GFLOP/s and % of
   the peak; the 10-seed row also with one CPU device (DEEPCOLLAPSE_CPU_DEVICES=1) next to the default
   (lane groups spread over one CPU device per core, `engine.lane_groups`); and the census shape
-  (n = 5, 1,000 lanes) in groups (`engine.group_size`) and, as the baseline, in one group per device
+  (n = 5, 1,000 lanes) in groups (`engine.lane_groups`) and, as the baseline, in one group per device
   (the engine's earlier layout); each in a fresh process;
 - **end to end**: `deepcollapse train benchmarks/speed.yaml` (10 seeds, 20,000 steps, figure included)
   as a user runs it, in a fresh process: first with an empty compilation cache (first-time compile),
@@ -185,7 +185,7 @@ def main():
     seeds, total = spec["seeds"], spec["steps"]
 
     from deepcollapse.config import DUFMConfig
-    from deepcollapse.engine import group_size
+    from deepcollapse.engine import group_size, lane_groups
 
     steady = Table(title=f"Steady state: DUFM K={K}, L={L}, MSE ReLU (device: {jax.devices()[0].platform}, "
                          f"{len(jax.devices())} devices)")
@@ -193,14 +193,21 @@ def main():
         steady.add_column(c, justify="right")
     numbers: dict = {"peak_gflops": peak, "peak_size": peak_size, "steady": [], "end_to_end": {}}
     ndev = len(jax.devices())
-    g = lambda n, s, d=ndev: min(group_size(DUFMConfig(K=K, n=n, L=L, width=30)), -(-s // d))
+
+    def g(n, s, d=ndev):
+        """The groups of one device's share (`engine.lane_groups`): 'groups of 2+3', '22 groups of 22-23'."""
+        sizes = [sl.stop - sl.start for sl, dev in lane_groups(s, d, group_size(DUFMConfig(K=K, n=n, L=L, width=30)))
+                 if dev == 0]
+        return "groups of " + "+".join(map(str, sizes)) if len(sizes) <= 4 else \
+            f"{len(sizes)} groups of {min(sizes)}-{max(sizes)}"
+
     census = 1000
     rows = [(30, N_PER, 1, None, False, "one lane"),
-            (30, N_PER, seeds, 1, False, f"1 device, groups of {g(N_PER, seeds, 1)}"),
-            (30, N_PER, seeds, None, False, f"{ndev} devices, groups of {g(N_PER, seeds)}"),
+            (30, N_PER, seeds, 1, False, f"1 device, {g(N_PER, seeds, 1)}"),
+            (30, N_PER, seeds, None, False, f"{ndev} devices, {g(N_PER, seeds)} each"),
             (256, N_PER, 1, None, False, "one lane"),
             (30, 5, census, None, True, f"{ndev} devices, one group of {-(-census // ndev)} each (earlier layout)"),
-            (30, 5, census, None, False, f"{ndev} devices, groups of {g(5, census)}")]
+            (30, 5, census, None, False, f"{ndev} devices, {g(5, census)} each")]
     for width, n, s, devices, one_group, how in rows:
         steps = args.steps if width <= 64 else max(args.steps // 20, 50)
         steps = steps if s <= 100 else max(steps // 20, 100)

@@ -179,20 +179,34 @@ def test_start_names_the_constructions_a_config_has():
         DUFMConfig(K=9, n=5, L=4, width=30, start={"structure": "srg"})
 
 
-@pytest.mark.parametrize("P, devices, group", [(1, 2, 20), (5, 2, 20), (10, 2, 2), (1000, 2, 22), (7, 1, 3), (3, 4, 8)])
-def test_lane_groups_cover_every_lane_once_and_use_every_device(P, devices, group):
+@pytest.mark.parametrize("P, devices, group", [(1, 2, 20), (5, 2, 20), (10, 2, 2.77), (10, 2, 0.3), (1000, 2, 22.8),
+                                             (7, 1, 3), (3, 4, 8), (9, 2, 4), (11, 3, 2), (299, 7, 1.5)])
+def test_lane_groups_cover_every_lane_once_with_even_shares(P, devices, group):
     from deepcollapse.engine import lane_groups
 
     groups = lane_groups(P, devices, group)
-    G = groups[0][0].stop
-    assert G == min(group, -(-P // devices))
-    assert all(sl.stop - sl.start == G for sl, _ in groups)  # one shape: one compiled program
     covered = np.concatenate([np.arange(sl.start, sl.stop) for sl, _ in groups])
-    np.testing.assert_array_equal(covered[:P], np.arange(P))
-    assert len(covered) - P < G  # padding only inside the last group
-    assert {d for _, d in groups} == set(range(min(devices, len(groups))))
-    counts = np.bincount([d for _, d in groups])
-    assert counts.max() - counts.min() <= 1  # round robin
+    np.testing.assert_array_equal(covered, np.arange(P))  # every lane once, in order, no padding
+    sizes = np.array([sl.stop - sl.start for sl, _ in groups])
+    dev = np.array([d for _, d in groups])
+    assert sizes.min() >= 1 and sizes.max() <= max(1, np.ceil(group))
+    assert np.all(np.diff(dev) >= 0)  # a device's lanes are consecutive
+    share = np.bincount(dev, weights=sizes, minlength=devices)
+    assert share.max() - share.min() <= 1  # every core has the same work, to one lane
+    m = int(np.ceil(share.max() / group))  # groups of the largest share, for a mean size <= group
+    for d in range(devices):
+        mine = sizes[dev == d]
+        assert len(mine) == min(int(share[d]), m)
+        assert len(mine) == 0 or mine.max() - mine.min() <= 1
+    assert len(set(sizes.tolist())) <= 2  # at most two compiled chunk programs
+
+
+def test_lane_groups_refuses_empty_inputs():
+    from deepcollapse.engine import lane_groups
+
+    for bad in [(0, 2, 2), (4, 0, 2), (4, 2, 0.0)]:
+        with pytest.raises(ValueError, match="need P, n_devices >= 1 and group > 0"):
+            lane_groups(*bad)
 
 
 def test_group_size_follows_the_memory_of_a_lane():
@@ -207,11 +221,11 @@ def test_group_size_follows_the_memory_of_a_lane():
     small, large = DUFMConfig(K=10, n=5, L=4, width=30), DUFMConfig(K=10, n=50, L=4, width=30)
     for c in (small, large):
         assert planned_bytes(c, 7) - planned_bytes(c, 6) == lane_bytes(c)
-        assert group_size(c) == max(1, GROUP_BYTES_CPU // lane_bytes(c))
+        assert group_size(c) == GROUP_BYTES_CPU / lane_bytes(c)
     # n = 5: H_1 30 x 50 and W 3 x 30 x 30 + 10 x 30, three copies, 5 N sum(dims) features; float32
     assert lane_bytes(small) == 4 * (3 * (30 * 50 + 3 * 900 + 300) + 5 * 50 * 130)
     assert group_size(small) > group_size(large) >= 1
-    assert group_size(DUFMConfig(K=10, n=5, L=4, width=256)) == 1
+    assert group_size(DUFMConfig(K=10, n=50, L=4, width=256)) < 1  # a lane over the budget: groups of one
 
 
 @pytest.mark.parametrize("kw", [dict(TINY), TINY | {"data": None}, TINY | {"data": None, "residual": True},

@@ -178,7 +178,7 @@ def test_lanes_split_across_cpu_devices_give_the_numbers_of_one_device(tmp_path)
 
     import jax
 
-    cfg = DUFMConfig(**TINY, seeds=[0, 1, 2, 3, 4])  # odd: the split pads a lane
+    cfg = DUFMConfig(**TINY, seeds=[0, 1, 2, 3, 4])  # odd: shares of 2 and 3 lanes
     split = train(cfg, out=tmp_path / "split")
     code = ("import sys, deepcollapse, jax; from deepcollapse.config import DUFMConfig; "
             "from deepcollapse.train import train; assert len(jax.devices()) == 1; "
@@ -192,7 +192,7 @@ def test_lanes_split_across_cpu_devices_give_the_numbers_of_one_device(tmp_path)
         from deepcollapse.engine import Program
 
         groups = Program([cfg])._groups  # this process did split the lanes over its devices
-        assert len({dev for _, dev in groups}) > 1 and groups[0][0] == slice(0, 3)
+        assert len({dev for _, dev in groups}) > 1
     np.testing.assert_allclose(split.logs["loss"], one.logs["loss"], rtol=1e-12)
     for p in range(5):
         for a, b in zip(split.lane_params(p)["W"], one.lane_params(p)["W"]):

@@ -43,29 +43,40 @@ def lane_devices() -> list:
     return list(devices) if devices[0].platform == "cpu" else devices[:1]
 
 
-def group_size(cfg: DUFMConfig, budget: int | None = None) -> int:
-    """Lanes per vmapped group on a CPU: as many as fit `budget` bytes (default `GROUP_BYTES_CPU`,
-    read at the call) by `lane_bytes`, at least 1.
+def group_size(cfg: DUFMConfig, budget: int | None = None) -> float:
+    """Lanes of `cfg` that fit one vmapped group's memory budget on a CPU: `budget` bytes (default
+    `GROUP_BYTES_CPU`, read at the call) over `lane_bytes`, a fraction (`lane_groups` rounds).
 
-    Small groups stay in the cores' caches: on the project's 2-core CPU the quickstart shape (K = 10,
-    n = 5, L = 4, width 30; 0.18 MB a lane) runs at 45k lane-steps/s per core in groups of 20 against
-    32k in one batch of 500; at n = 50 (1.5 MB a lane) groups of 2 are fastest, at width 256 single
-    lanes (docs/speed.md has the measurements).
+    Groups near the budget stay in a core's 2 MB L2 and still amortise a group's per-op overhead: on
+    the project's 2-core CPU the quickstart shape (K = 10, n = 5, L = 4, width 30; 0.18 MB a lane)
+    runs 1.7x faster in groups of about 22 than in one batch of 500 a core, and at n = 50 (1.45 MB a
+    lane) 5 lanes a core run faster as groups of 3 + 2 than as 2 + 2 + 1 (docs/speed.md has the
+    measurements); at width 256 (13.6 MB a lane) every lane is a group of its own.
     """
-    return max(1, (GROUP_BYTES_CPU if budget is None else budget) // lane_bytes(cfg))
+    return (GROUP_BYTES_CPU if budget is None else budget) / lane_bytes(cfg)
 
 
-def lane_groups(P: int, n_devices: int, group: int) -> list[tuple[slice, int]]:
+def lane_groups(P: int, n_devices: int, group: float) -> list[tuple[slice, int]]:
     """How a CPU program's P lanes are run: (lanes, device index) of each vmapped group.
 
-    Groups of G = min(group, ceil(P / n_devices)) consecutive lanes, group j on device j mod
-    n_devices; the last group is padded to G with copies of the last lane (`Program.chunk`), so every
-    group runs one compiled program and every device gets work.
+    Every device gets an even share of consecutive lanes (shares differ by at most one lane; a device
+    gets none only when P < n_devices), cut into as many groups as the largest share needs for a mean
+    size of at most `group` lanes (`group_size`; m = ceil(ceil(P / n_devices) / group) groups, fewer
+    for a share of fewer than m lanes; sizes within a share differ by at most one, and no group
+    exceeds ceil(group) lanes). No lane is padded, every core has the same work, and a
+    program compiles one chunk program per group size (at most two). Round-robin groups of one size
+    left a core idle at the end of a chunk (5 groups of 2 over 2 cores: 3 + 2) and ran 10-15 % slower
+    (docs/speed.md).
     """
-    if P < 1 or n_devices < 1 or group < 1:
-        raise ValueError(f"need P, n_devices, group >= 1, got {P}, {n_devices}, {group}")
-    G = min(group, -(-P // n_devices))
-    return [(slice(i, i + G), (i // G) % n_devices) for i in range(0, P, G)]
+    if P < 1 or n_devices < 1 or not group > 0:
+        raise ValueError(f"need P, n_devices >= 1 and group > 0, got {P}, {n_devices}, {group}")
+    groups, most = [], int(np.ceil(-(-P // n_devices) / group))  # groups of the largest share
+    for d in range(n_devices):
+        lo, hi = d * P // n_devices, (d + 1) * P // n_devices
+        share = hi - lo
+        m = min(share, most)  # 0 for an empty share
+        groups += [(slice(lo + j * share // m, lo + (j + 1) * share // m), d) for j in range(m)]
+    return groups
 
 
 class LaneState(NamedTuple):
@@ -271,13 +282,11 @@ class Program:
         else:
             self._chunk = jax.jit(jax.vmap(self._chunk_lane))
         self._hyper = (self.lam_H, self.lam_W, self.lr)
-        self._groups, self._pad = None, 0  # one program of every lane (an accelerator, or a single lane)
+        self._groups = None  # one program of every lane (an accelerator, or a single lane)
         if devices[0].platform == "cpu" and P > 1:  # lane groups of one compiled program (`lane_groups`)
             self._groups = [(sl, devices[d]) for sl, d in lane_groups(P, len(devices), group_size(base))]
-            G = self._groups[0][0].stop
-            self._pad = len(self._groups) * G - P  # copies of the last lane in the last group
-            padded = self._padded(self._hyper)
-            self._hyper = [jax.device_put(_lanes(padded, sl), dev) for sl, dev in self._groups]
+            hyper = jax.device_get(self._hyper)
+            self._hyper = [jax.device_put(_lanes(hyper, sl), dev) for sl, dev in self._groups]
         self._terms = jax.jit(jax.vmap(self._terms_lane))
         self._layer, self._weight = metric_programs(tuple(base.sizes), base.K, base.rank_rtol)
 
@@ -299,13 +308,6 @@ class Program:
         total, fit, reg = dufm.loss_terms(params, self.Y, hyper, self.base.activation, self.base.loss, H1=self.X,
                                            residual=bool(self.base.residual))
         return total, (fit, reg)
-
-    def _padded(self, tree):
-        """`tree` (NumPy leaves) with `self._pad` copies of its last lane appended (leading lane axis)."""
-        tree = jax.tree.map(np.asarray, tree)
-        if not self._pad:
-            return tree
-        return jax.tree.map(lambda x: np.concatenate([x, np.repeat(x[-1:], self._pad, axis=0)]), tree)
 
     def _chunk_lane(self, state: LaneState, lam_H, lam_W, lr) -> LaneState:
         hyper = dufm.Hyper(lam_H, lam_W)
@@ -359,11 +361,10 @@ class Program:
         """
         if self._groups is None:
             return jax.block_until_ready(self._chunk(state, *self._hyper))
-        host = self._padded(state)
+        host = jax.device_get(state)
         outs = [self._chunk(jax.device_put(_lanes(host, sl), dev), *h)
                 for (sl, dev), h in zip(self._groups, self._hyper)]
-        P = len(self.lanes)
-        merged = jax.tree.map(lambda *xs: np.concatenate(xs)[:P], *jax.device_get(outs))
+        merged = jax.tree.map(lambda *xs: np.concatenate(xs), *jax.device_get(outs))
         return jax.device_put(merged, self._home)
 
     def steps_of(self, n_logged: int) -> np.ndarray:
