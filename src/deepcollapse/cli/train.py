@@ -30,16 +30,19 @@ def _progress(console: Console):
 
 
 def _preload(plot: bool) -> None:
-    """Import what the end of a run needs (pandas and pyarrow for the record, matplotlib for the
-    figure: about 1.5 s) in a background thread while the next chunks compute: XLA releases the GIL
-    while it runs, so the imports come off the critical path of a long run (docs/speed.md). Started
-    after the first chunk, so that it does not compete with the tracing of the programs."""
+    """Import what the end of a run needs (scipy.optimize and the constructions for the summary's
+    reference losses, pandas and pyarrow for the record, matplotlib for the figure: about 1.5 s) in a
+    background thread while the run traces and computes: XLA releases the GIL while it runs and reads
+    its compilation cache, so the imports come off the critical path of a long run and partly off a
+    short one's (docs/speed.md: started with the run, 500 steps take 0.4-0.5 s less than with these
+    imports on the critical path; started after the first chunk, 0.15 s more)."""
     import threading
 
     def work():
         import importlib
 
-        for name in ("pandas", "pyarrow.parquet") + (("deepcollapse.plots",) if plot else ()):
+        for name in ("scipy.optimize", "deepcollapse.theory.constructions", "pandas", "pyarrow.parquet") + (
+                ("deepcollapse.plots",) if plot else ()):
             importlib.import_module(name)
 
     threading.Thread(target=work, name="deepcollapse-preload", daemon=True).start()
@@ -57,12 +60,9 @@ def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool 
 
     with _progress(console) as prog:
         task = prog.add_task(f"training {cfg.run_id()}", total=None, loss="-", div="")
-        preloading: list = []
+        _preload(plot)
 
         def cb(step, total, loss, n_div):
-            if not preloading:  # after the first chunk: the next one computes while the thread imports
-                _preload(plot)
-                preloading.append(True)
             prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
                         div=f"[red]{n_div} diverged[/]" if n_div else "")
 
