@@ -34,8 +34,8 @@ def _preload(plot: bool) -> None:
     reference losses, pandas and pyarrow for the record, matplotlib for the figure: about 1.5 s) in a
     background thread while the run traces and computes: XLA releases the GIL while it runs and reads
     its compilation cache, so the imports come off the critical path of a long run and partly off a
-    short one's (docs/speed.md: started with the run, 500 steps take 0.4-0.5 s less than with these
-    imports on the critical path; started after the first chunk, 0.15 s more)."""
+    short one's. Started with the run rather than after its first chunk, which measured faster
+    (docs/speed.md, "What was kept")."""
     import threading
 
     def work():
