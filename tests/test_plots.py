@@ -2,6 +2,8 @@
 
 from types import SimpleNamespace
 
+import numpy as np
+
 from deepcollapse.config import DUFMConfig
 from deepcollapse.plots import run_title
 
@@ -24,3 +26,28 @@ def test_unfinished_run_says_so_instead():
     rows = [{"config": 0, "diverged": False, "converged": False}]
     title = run_title(_res(rows, complete=False), shown=1, n_div=0)
     assert title.endswith("NOT FINISHED") and "CONVERGED" not in title
+
+
+def test_log_axes_of_the_run_figure_label_ticks_with_their_values_in_plain_text():
+    import matplotlib.pyplot as plt
+
+    from deepcollapse.plots import plain_log_axis
+
+    for lo, hi in ((0.15, 7.0), (1e-5, 3.0)):  # a short span labels minor ticks too; a long one decades only
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [lo, hi])
+        plain_log_axis(ax)
+        fig.canvas.draw()
+        ticks = [(t.get_loc(), t.label1.get_text()) for t in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+                 if t.label1.get_visible() and t.label1.get_text()]
+        ymin, ymax = ax.get_ylim()
+        shown = [(loc, text) for loc, text in ticks if ymin <= loc <= ymax]
+        assert shown and not any("$" in text for _, text in shown)  # no mathtext
+        for loc, text in shown:
+            assert float(text) == float(f"{loc:g}")
+        assert any(float(text) == 1.0 for _, text in shown)
+        if hi / lo < 100:
+            assert any(float(text) == 0.2 for _, text in shown)  # a minor tick, labelled
+        else:
+            assert all(abs(np.log10(float(text)) - round(np.log10(float(text)))) < 1e-12 for _, text in shown)
+        plt.close(fig)

@@ -18,8 +18,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
-from .reference import reference_losses  # noqa: E402
+from .reference import run_references  # noqa: E402
 from .results import TrainResult, atomic_write  # noqa: E402
 
 
@@ -60,6 +61,23 @@ def band(ax, x, values, label: str | None = None, color=None, spread: str = "std
     return line
 
 
+class PlainLogFormatter(LogFormatter):
+    """Matplotlib's choice of which log-axis ticks to label, each label the value as plain text
+    (`%g`: 0.2, 1e-05). The default labels (10^-2 in mathtext) build mathtext's parser on a
+    process's first figure, about 0.1-0.15 s of every `deepcollapse train` (docs/speed.md)."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def plain_log_axis(ax) -> None:
+    """A log-scale y axis of `ax` labelled by `PlainLogFormatter` (majors, and minors where matplotlib
+    labels them: an axis spanning few decades)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
+
+
 def save_figure(fig, out_dir: str | Path, stem: str, formats=("png", "pdf"), tight: bool = True) -> list[Path]:
     """Write `fig` as <stem>.png (150 dpi) and <stem>.pdf (the `formats`) into out_dir, each
     atomically (`results.atomic_write`: a unique temporary name, then rename), close it, return the
@@ -74,14 +92,6 @@ def save_figure(fig, out_dir: str | Path, stem: str, formats=("png", "pdf"), tig
     return paths
 
 
-def run_references(res: TrainResult) -> dict[str, float]:
-    """The reference losses drawn in a run's loss panel (`reference.reference_losses`; a network's at
-    its n per class)."""
-    cfg = res.configs[0]
-    n = res.summary[0].get("n_per_class") if res.summary else None
-    return reference_losses(cfg, n) if cfg.kind == "net" else reference_losses(cfg)
-
-
 def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", formats=("png",)) -> list[Path]:
     """Write `<name>.png` (and `<name>.pdf` if in `formats`) for the lanes of the first config of
     `res` (any model).
@@ -90,8 +100,9 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
     singular values of every layer's class means at the end (from the run's summary), normalised by
     the largest. The title says when a panel shows fewer lanes than were run (diverged lanes), and
     when the run has not finished or not converged. The layout is fixed (no constrained layout, no
-    tight crop) and the labels are plain text: on the critical path of every `deepcollapse train`,
-    these cost more than the training of a small run (docs/speed.md).
+    tight crop) and the labels are plain text, the log axes' tick labels too (`plain_log_axis`): on
+    the critical path of every `deepcollapse train`, these cost more than the training of a small run
+    (docs/speed.md).
     """
     out_dir = Path(out_dir)
     cfg = res.configs[0]
@@ -106,7 +117,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
         band(axes[0], x, loss.T, "training loss", log=True)
         for (label, value), ls in zip(run_references(res).items(), ("--", ":", "-.")):
             axes[0].axhline(value, color="k", ls=ls, lw=1, label=f"{label} = {value:.4f}")
-        axes[0].set_yscale("log")
+        plain_log_axis(axes[0])
         axes[0].set_xlabel(x_name)
         axes[0].set_ylabel("loss")
         axes[0].legend()
@@ -114,7 +125,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
             v = res.logs[f"H{l}/nc1_trace"][:, lanes]
             ok = np.all(np.isfinite(v) & (v > 0), axis=1)
             band(axes[1], x[ok], v[ok].T, f"layer {l}", log=True)
-        axes[1].set_yscale("log")
+        plain_log_axis(axes[1])
         axes[1].set_xlabel(x_name)
         axes[1].set_ylabel("DNC1: tr Σ_W / tr Σ_B")
         axes[1].legend()
@@ -125,7 +136,7 @@ def plot_run(res: TrainResult, out_dir: str | Path, name: str = "training", form
             with np.errstate(all="ignore"):
                 S = (S / S[:1]).clip(min=1e-12)  # below 1e-12 of the largest: numerically zero
             band(axes[2], np.arange(1, S.shape[0] + 1), S.T, "Z (output)" if key == f"Z{cfg.L}" else key, log=True)
-        axes[2].set_yscale("log")
+        plain_log_axis(axes[2])
         axes[2].set_xlabel("index")
         axes[2].set_ylabel("s_j / s_1 of class means")
         axes[2].legend()

@@ -78,6 +78,14 @@ def reference_losses(cfg, n: int | None = None) -> dict[str, float]:
     return reference_losses_for(cfg.K, cfg.L, cfg.sizes, cfg.lam_H, cfg.lams_W, cfg.loss, cfg.activation)
 
 
+def run_references(res) -> dict[str, float]:
+    """The reference losses of a run (`results.TrainResult`), as its figure and table show them:
+    `reference_losses` of its first config (a network's at the n per class of its summary)."""
+    cfg = res.configs[0]
+    n = res.summary[0].get("n_per_class") if res.summary else None
+    return reference_losses(cfg, n) if cfg.kind == "net" else reference_losses(cfg)
+
+
 def summary_references(cfg, n: int | None = None) -> dict:
     """The references of a run's summary: loss_dnc (L_DNC) and loss_lowrank (the best known low-rank
     construction: L_SRG for MSE, the Eq. (5) pairs for CE), None where the theory defines none."""
@@ -88,30 +96,63 @@ def summary_references(cfg, n: int | None = None) -> dict:
 def best_construction(cfg, n: int | None = None) -> tuple[str | None, float | None]:
     """(name, loss) of the known construction with the lowest loss for a DUFM config
     (`theory.constructions.known_constructions`: DNC, the SRG variants, the Eq. (5) pairs, rank-2, the
-    ReLU pairs, as the config allows); (None, None) when it has none. Built once per shape and lams.
+    ReLU pairs, as the config allows); (None, None) when it has none. Built once per shape and lams
+    (or taken from another process, `prefetch_best_construction`).
 
     A network config: the DUFM of its head (K, L, width, activation, loss, lam_H, lam_W) at `n` samples
     per class (default n_per_class); none with standard weight decay, as in `reference_losses`.
     """
+    key = _best_key(cfg, n)
+    if key is None:
+        return None, None
+    rid = key.run_id()
+    if rid not in _BEST:
+        _BEST[rid] = _prefetched(rid)
+        if _BEST[rid] is None:
+            _BEST[rid] = _best_construction(key)
+    return _BEST[rid]
+
+
+def prefetch_best_construction(cfg, future, n: int | None = None) -> None:
+    """Let another process build the constructions: `future` (a `concurrent.futures.Future`) will
+    hold `best_construction(cfg, n)`, and this process's first `best_construction(cfg, n)` takes its
+    result instead of building them (and builds them if the future failed or was cancelled). The
+    command line's helper process computes it while the run trains (`cli.helper`)."""
+    key = _best_key(cfg, n)
+    if key is not None and key.run_id() not in _BEST:
+        _PREFETCHED[key.run_id()] = future
+
+
+def _best_key(cfg, n):
+    """The DUFM config (float64, one seed and step) `best_construction` is cached under; None when it
+    has no constructions (fixed data, a network's standard weight decay or a head narrower than K)."""
     if cfg.kind == "net":
         from .config import DUFMConfig
 
         n = cfg.n_per_class if n is None else n
         if cfg.reg != "dufm" or n is None or cfg.width < cfg.K:
-            return None, None
+            return None
         cfg = DUFMConfig(K=cfg.K, n=int(n), L=cfg.L, width=cfg.width, activation=cfg.activation, loss=cfg.loss,
                          lam_H=cfg.lam_H_value, lam_W=tuple(cfg.lams_W))
     if getattr(cfg, "data", None) is not None:
-        return None, None
-    key = cfg.model_copy(update={"seeds": 1, "steps": 1, "log_every": 1, "converge": None, "start": None,
-                                 "lr": 1.0, "init_scale": 0.0, "dtype": "float64"})
-    rid = key.run_id()
-    if rid not in _BEST:
-        _BEST[rid] = _best_construction(key)
-    return _BEST[rid]
+        return None
+    return cfg.model_copy(update={"seeds": 1, "steps": 1, "log_every": 1, "converge": None, "start": None,
+                                  "lr": 1.0, "init_scale": 0.0, "dtype": "float64"})
+
+
+def _prefetched(rid: str) -> tuple[str | None, float | None] | None:
+    """The result of a prefetch of `rid` (waited for), or None: none, failed or cancelled."""
+    future = _PREFETCHED.pop(rid, None)
+    if future is None:
+        return None
+    try:
+        return tuple(future.result())
+    except Exception:  # noqa: BLE001 - a dead helper, its error, a cancellation: build them here
+        return None
 
 
 _BEST: dict[str, tuple[str | None, float | None]] = {}
+_PREFETCHED: dict[str, object] = {}
 
 
 def _best_construction(cfg) -> tuple[str | None, float | None]:
