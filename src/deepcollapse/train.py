@@ -106,8 +106,8 @@ def run_id_of(configs: Sequence[RunConfig]) -> str:
 
 
 def train(config: RunConfig | Sequence[RunConfig], out: str | Path | None = None,
-          progress: ProgressFn | None = None, max_chunks: int | None = None, engine: Engine | None = None
-          ) -> TrainResult:
+          progress: ProgressFn | None = None, max_chunks: int | None = None, engine: Engine | None = None,
+          write: Callable[[TrainResult, Path], object] = results.write_run) -> TrainResult:
     """Train every lane of one config (or of several DUFM configs with equal shapes).
 
     out: results root; the run is written to `out/<run_id>/` and resumes from its checkpoint there;
@@ -115,6 +115,8 @@ def train(config: RunConfig | Sequence[RunConfig], out: str | Path | None = None
     warning naming the file). progress(step, total, mean_loss, n_diverged) is called after every
     chunk. max_chunks stops after that many chunks in this call (the checkpoint stays, a later call
     resumes). engine: a prepared engine for these configs (e.g. a network engine with preloaded data).
+    write: what writes the complete record (`results.write_run`; the command line hands it to its
+    helper process, `cli.helper`).
     """
     configs = [config] if is_run_config(config) else list(config)
     eng = make_engine(configs) if engine is None else engine
@@ -172,7 +174,7 @@ def train(config: RunConfig | Sequence[RunConfig], out: str | Path | None = None
     for row, c in zip(res.summary, conv):
         row["converged"], row["converged_at"] = bool(c >= 0), int(c) if c >= 0 else None
     if run_dir is not None and res.complete:
-        results.write_run(res, run_dir)
+        write(res, run_dir)
     return res
 
 

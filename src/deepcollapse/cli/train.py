@@ -29,55 +29,38 @@ def _progress(console: Console):
     )
 
 
-def _preload(plot: bool) -> None:
-    """Import what the end of a run needs (scipy.optimize and the constructions for the summary's
-    reference losses, pandas and pyarrow for the record, matplotlib for the figure: about 1.5 s) in a
-    background thread while the run traces and computes: XLA releases the GIL while it runs and reads
-    its compilation cache, so the imports come off the critical path of a long run and partly off a
-    short one's. Started with the run rather than after its first chunk, which measured faster
-    (docs/speed.md, "What was kept")."""
-    import threading
-
-    def work():
-        import importlib
-
-        for name in ("scipy.optimize", "deepcollapse.theory.constructions", "pandas", "pyarrow.parquet") + (
-                ("deepcollapse.plots",) if plot else ()):
-            importlib.import_module(name)
-
-    threading.Thread(target=work, name="deepcollapse-preload", daemon=True).start()
-
-
 def run_training(cfg, out: Path, console: Console, plot: bool = True, pdf: bool = False):
     """Train with a progress bar, write the results folder (and plots), return the TrainResult.
 
-    A run that cannot fit the machine, or whose data is missing or damaged, ends with one message
-    and exit code 2; a failed allocation or other runtime error of the backend with one message and 1.
+    The record and the figure are written by a helper process forked before training starts
+    (`cli.helper`; in this process where that is not possible). A run that cannot fit the machine,
+    or whose data is missing or damaged, ends with one message and exit code 2; a failed allocation
+    or other runtime error of the backend with one message and 1.
     """
     from ..data import DataError
     from ..engine import ResourceError
     from ..train import train
+    from .helper import HelperProcess
 
-    with _progress(console) as prog:
-        task = prog.add_task(f"training {cfg.run_id()}", total=None, loss="-", div="")
-        _preload(plot)
+    with HelperProcess.start(cfg, plot) as helper:
+        with _progress(console) as prog:
+            task = prog.add_task(f"training {cfg.run_id()}", total=None, loss="-", div="")
 
-        def cb(step, total, loss, n_div):
-            prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
-                        div=f"[red]{n_div} diverged[/]" if n_div else "")
+            def cb(step, total, loss, n_div):
+                prog.update(task, completed=step, total=total, loss=f"{loss:.6f}",
+                            div=f"[red]{n_div} diverged[/]" if n_div else "")
 
-        try:
-            res = train(cfg, out=out, progress=cb)
-        except (ResourceError, DataError, ModuleNotFoundError) as e:
-            prog.stop()
-            fail(str(e))
-        except RuntimeError as e:  # e.g. XLA's RESOURCE_EXHAUSTED when an allocation fails
-            prog.stop()
-            fail(f"{type(e).__name__}: {' '.join(str(e).split())[:500]}", code=1)
-    if plot:
-        from ..plots import plot_run
-
-        plot_run(res, res.run_dir, formats=("png", "pdf") if pdf else ("png",))
+            try:
+                res = train(cfg, out=out, progress=cb, write=helper.write_run)
+            except (ResourceError, DataError, ModuleNotFoundError) as e:
+                prog.stop()
+                fail(str(e))
+            except RuntimeError as e:  # e.g. XLA's RESOURCE_EXHAUSTED when an allocation fails
+                prog.stop()
+                fail(f"{type(e).__name__}: {' '.join(str(e).split())[:500]}", code=1)
+        if plot:
+            helper.plot_run(res, formats=("png", "pdf") if pdf else ("png",))
+        helper.wait()
     return res
 
 
@@ -132,7 +115,7 @@ def train(
     if as_json:
         print(dumps(summary_json(res)))
     else:
-        from ..plots import run_references
+        from ..reference import run_references
 
         console.print(summary_table(res, run_references(res)))
         console.print(f"results: {res.run_dir}")
