@@ -255,22 +255,25 @@ class Program:
         self.lanes = [Lane(i, ci, s) for i, (ci, s) in enumerate(pairs)]
         check_memory(base, len(self.lanes))
         self.dtype = jnp.dtype(base.dtype)
-        self.Y = jnp.asarray(dufm.one_hot(base.sizes), self.dtype)
+        # Arrays are made in NumPy in their dtype and placed on the device as they are: a conversion
+        # or a jnp.asarray on the device is one more compiled program per array (10-40 ms each at the
+        # start of a run, docs/speed.md).
+        self.Y = jax.device_put(dufm.one_hot(base.sizes, self.dtype))
         X = input_data(base)  # equal for every config of the program (data is in the shape key)
-        self.X = None if X is None else jnp.asarray(X, self.dtype)
+        self.X = None if X is None else jax.device_put(np.asarray(X, self.dtype))
         cfg_of = [self.configs[l.config_index] for l in self.lanes]
-        self.lam_H = jnp.asarray([c.lam_H for c in cfg_of], self.dtype)
-        self.lam_W = jnp.asarray([c.lams_W for c in cfg_of], self.dtype)
-        self.lr = jnp.asarray([c.lr for c in cfg_of], self.dtype)
-        self.init_scale = jnp.asarray([c.init_scale for c in cfg_of], self.dtype)
-        self.keys = jnp.stack([jax.random.PRNGKey(l.seed) for l in self.lanes])
+        self.lam_H = jax.device_put(np.asarray([c.lam_H for c in cfg_of], self.dtype))
+        self.lam_W = jax.device_put(np.asarray([c.lams_W for c in cfg_of], self.dtype))
+        self.lr = jax.device_put(np.asarray([c.lr for c in cfg_of], self.dtype))
+        self.init_scale = jax.device_put(np.asarray([c.init_scale for c in cfg_of], self.dtype))
+        self.seeds = np.asarray([l.seed for l in self.lanes], np.int64)  # keys made in the init program
         self.layers = layer_names(base.L)
         self.start = None
         if base.start is not None:
             from .theory.constructions import build
 
             con = build(base, base.start.structure)
-            self.start = jax.tree.map(lambda a: jnp.asarray(a, self.dtype),
+            self.start = jax.tree.map(lambda a: jax.device_put(np.asarray(a, self.dtype)),
                                       {"H1": con.params["H1"], "W": tuple(con.params["W"])})
         self._init = jax.jit(jax.vmap(self._init_lane))
         devices = lane_devices()
@@ -291,7 +294,8 @@ class Program:
         self._layer, self._weight = metric_programs(tuple(base.sizes), base.K, base.rank_rtol)
 
     # ---- per-lane pure functions ------------------------------------------------------------------
-    def _init_lane(self, key, scale, lr) -> LaneState:
+    def _init_lane(self, seed, scale, lr) -> LaneState:
+        key = jax.random.PRNGKey(seed)
         b = self.base
         if self.start is None:
             params = dufm.init_params(key, b.widths, b.K, b.N, scale, self.dtype, free_features=self.X is None)
@@ -340,7 +344,7 @@ class Program:
 
     # ---- whole-program entry points ---------------------------------------------------------------
     def init(self) -> LaneState:
-        return self._init(self.keys, self.init_scale, self.lr)
+        return self._init(self.seeds, self.init_scale, self.lr)
 
     @property
     def n_chunks(self) -> int:

@@ -68,7 +68,8 @@ def _to_jax(x, name: str) -> jax.Array:
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, possibly requiring grad
         x = x.detach().cpu()
     try:
-        return jnp.asarray(np.asarray(x))
+        a = np.asarray(x)
+        return jnp.asarray(a, dtype=a.dtype)  # with its dtype named: a device_put, not a compiled copy
     except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
         raise ValueError(f"{name} must be an array (jax, numpy, or anything np.asarray takes), "
                          f"got {type(x).__name__}") from err
