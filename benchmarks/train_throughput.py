@@ -10,11 +10,12 @@ Measured in the same run, so that the ratios hold on a shared machine:
   the peak; the 10-seed row also with one CPU device (DEEPCOLLAPSE_CPU_DEVICES=1) next to the default
   (lane groups spread over one CPU device per core, `engine.lane_groups`); and the census shape
   (n = 5, 1,000 lanes) in groups (`engine.lane_groups`) and, as the baseline, in one group per device
-  (the engine's earlier layout); each in a fresh process;
+  (the engine's earlier layout); each in a fresh process; and, as the ceiling of the step at the
+  10-seed and the width-256 shape, the same matmuls and update alone (`matmuls_rate`);
 - **end to end**: `deepcollapse train benchmarks/speed.yaml` (10 seeds, 20,000 steps, figure included)
   as a user runs it, in a fresh process: first with an empty compilation cache (first-time compile),
   then again with the cache filled (the fixed cost of a run whose programs were compiled before is
-  the same command at 500 steps);
+  the same command at 500 steps, also without its helper process, `cli.helper`);
 - **eager baseline**: the same 10 runs as a per-run PyTorch autograd loop, one run after the other
   (steps/s measured over --eager-steps of one run and scaled to 10 x 20,000 steps, or run in full
   with --full-eager).
@@ -89,21 +90,73 @@ def engine_rate(width: int, seeds: int, steps: int, n: int = N_PER, one_group: b
     return seeds * steps / best
 
 
+def matmuls_rate(width: int, seeds: int, steps: int, n: int = N_PER) -> float:
+    """Run-steps/s of the step's matmuls alone, as the engine runs them (`engine.lane_groups` over the
+    CPU devices, one vmapped `lax.scan` per group): the forward products Z_l = W_l H_l, then for every
+    layer G_l H_l^T and W_l^T G_l, and the plain gradient-descent update of every factor; no
+    activation, loss, regularisation or divergence check. The ceiling of the engine's step at this
+    shape: what is left between the two is the step's elementwise work."""
+    import jax.numpy as jnp
+
+    from deepcollapse.config import DUFMConfig
+    from deepcollapse.engine import group_size, lane_devices, lane_groups
+
+    cfg = DUFMConfig(K=K, n=n, L=L, width=width, seeds=seeds)
+    dims, N, c = [*cfg.widths, K], cfg.N, 1e-6
+
+    def lane(H, Ws):
+        def body(carry, _):
+            H, Ws = carry
+            feats = [H]
+            for W in Ws:
+                feats.append(W @ feats[-1])
+            G, gWs = feats[-1], []
+            for l in reversed(range(L)):
+                gWs.insert(0, G @ feats[l].T)
+                G = Ws[l].T @ G
+            return (H - c * G, tuple(W - c * g for W, g in zip(Ws, gWs))), None
+
+        return jax.lax.scan(body, (H, Ws), None, length=steps)[0]
+
+    # one lane runs unbatched, as `engine.Program` runs it
+    f = jax.jit(jax.vmap(lane)) if seeds > 1 else jax.jit(
+        lambda H, Ws: jax.tree.map(lambda x: x[None], lane(H[0], tuple(W[0] for W in Ws))))
+    key = jax.random.PRNGKey(0)
+    H = jax.random.normal(key, (seeds, dims[0], N), jnp.float32)
+    Ws = tuple(jax.random.normal(key, (seeds, dims[l + 1], dims[l]), jnp.float32) / dims[l] ** 0.5
+               for l in range(L))
+    devices = lane_devices()
+    groups = [(sl, devices[d]) for sl, d in lane_groups(seeds, len(devices), group_size(cfg))] \
+        if devices[0].platform == "cpu" and seeds > 1 else [(slice(0, seeds), devices[0])]
+    args = [jax.device_put((H[sl], tuple(W[sl] for W in Ws)), dev) for sl, dev in groups]
+    jax.block_until_ready([f(*a) for a in args])  # compile + warm
+    best = float("inf")
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        jax.block_until_ready([f(*a) for a in args])
+        best = min(best, time.perf_counter() - t)
+    return seeds * steps / best
+
+
 def engine_rate_in_process(width: int, seeds: int, steps: int, devices: int | None, n: int = N_PER,
-                           one_group: bool = False) -> float:
-    """`engine_rate` in a fresh process (the CPU device count is fixed when JAX starts)."""
+                           one_group: bool = False, matmuls: bool = False) -> float:
+    """`engine_rate` (or, with matmuls, `matmuls_rate`) in a fresh process (the CPU device count is
+    fixed when JAX starts)."""
     env = dict(os.environ)
     if devices is not None:
         env["DEEPCOLLAPSE_CPU_DEVICES"] = str(devices)
+    call = f"t.matmuls_rate({width}, {seeds}, {steps}, {n})" if matmuls else \
+        f"t.engine_rate({width}, {seeds}, {steps}, {n}, {one_group})"
     code = (f"import deepcollapse, sys; sys.path.insert(0, {str(HERE)!r}); import train_throughput as t; "
-            f"print(t.engine_rate({width}, {seeds}, {steps}, {n}, {one_group}))")
+            f"print({call})")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def end_to_end(steps: int, cache: str, out: str) -> float:
-    """Wall seconds of `deepcollapse train benchmarks/speed.yaml --set steps=...` in a fresh process."""
-    env = dict(os.environ, DEEPCOLLAPSE_JAX_CACHE=cache)
+def end_to_end(steps: int, cache: str, out: str, helper: bool = True) -> float:
+    """Wall seconds of `deepcollapse train benchmarks/speed.yaml --set steps=...` in a fresh process
+    (helper False: without the helper process, DEEPCOLLAPSE_HELPER_PROCESS=0)."""
+    env = dict(os.environ, DEEPCOLLAPSE_JAX_CACHE=cache, DEEPCOLLAPSE_HELPER_PROCESS="1" if helper else "0")
     cmd = [sys.executable, "-m", "deepcollapse.cli", "train", str(SPEED), "--out", out, "--set", f"steps={steps}"]
     t = time.perf_counter()
     subprocess.run(cmd, env=env, capture_output=True, check=True)
@@ -202,20 +255,22 @@ def main():
             f"{len(sizes)} groups of {min(sizes)}-{max(sizes)}"
 
     census = 1000
-    rows = [(30, N_PER, 1, None, False, "one lane"),
-            (30, N_PER, seeds, 1, False, f"1 device, {g(N_PER, seeds, 1)}"),
-            (30, N_PER, seeds, None, False, f"{ndev} devices, {g(N_PER, seeds)} each"),
-            (256, N_PER, 1, None, False, "one lane"),
-            (30, 5, census, None, True, f"{ndev} devices, one group of {-(-census // ndev)} each (earlier layout)"),
-            (30, 5, census, None, False, f"{ndev} devices, {g(5, census)} each")]
-    for width, n, s, devices, one_group, how in rows:
+    rows = [(30, N_PER, 1, None, False, False, "one lane"),
+            (30, N_PER, seeds, 1, False, False, f"1 device, {g(N_PER, seeds, 1)}"),
+            (30, N_PER, seeds, None, False, False, f"{ndev} devices, {g(N_PER, seeds)} each"),
+            (30, N_PER, seeds, None, False, True, f"the same, its matmuls and update alone (the ceiling)"),
+            (256, N_PER, 1, None, False, False, "one lane"),
+            (256, N_PER, 1, None, False, True, "the same, its matmuls and update alone (the ceiling)"),
+            (30, 5, census, None, True, False, f"{ndev} devices, one group of {-(-census // ndev)} each (earlier layout)"),
+            (30, 5, census, None, False, False, f"{ndev} devices, {g(5, census)} each")]
+    for width, n, s, devices, one_group, matmuls, how in rows:
         steps = args.steps if width <= 64 else max(args.steps // 20, 50)
         steps = steps if s <= 100 else max(steps // 20, 100)
-        rate = engine_rate_in_process(width, s, steps, devices, n, one_group)
+        rate = engine_rate_in_process(width, s, steps, devices, n, one_group, matmuls)
         gf = rate * step_flops(K, n, [width] * L) / 1e9
         steady.add_row(str(width), str(n), str(s), how, f"{rate:,.0f}", f"{gf:.1f}", f"{100 * gf / peak:.0f}%")
-        numbers["steady"].append({"width": width, "n": n, "seeds": s, "batched": how, "run_steps_per_s": rate,
-                                  "gflops": gf, "fraction_of_peak": gf / peak})
+        numbers["steady"].append({"width": width, "n": n, "seeds": s, "batched": how, "matmuls_only": matmuls,
+                                  "run_steps_per_s": rate, "gflops": gf, "fraction_of_peak": gf / peak})
     con.print(steady)
     con.print(f"matmul peak: {peak:.1f} GFLOP/s (jitted float32 {peak_size}^2, best of sizes 512-3072)")
 
@@ -224,8 +279,10 @@ def main():
         cold = end_to_end(total, cache, str(Path(tmp) / "a"))
         warm = end_to_end(total, cache, str(Path(tmp) / "b"))
         fixed = end_to_end(500, cache, str(Path(tmp) / "c"))
+        alone = end_to_end(500, cache, str(Path(tmp) / "e"), helper=False)
         fixed_again = end_to_end(500, cache, str(Path(tmp) / "d"))
-    fixed = min(fixed, fixed_again)
+        alone_again = end_to_end(500, cache, str(Path(tmp) / "f"), helper=False)
+    fixed, alone = min(fixed, fixed_again), min(alone, alone_again)
     e_rate, e_kind = eager_rate(spec["width"], args.eager_steps)
     if args.full_eager:
         t = time.perf_counter()
@@ -240,10 +297,12 @@ def main():
         e2e.add_column(c, justify="right")
     e2e.add_row("first time (empty compilation cache)", f"{cold:.1f}", f"{eager_total / cold:.1f}x")
     e2e.add_row("programs compiled before", f"{warm:.1f}", f"{eager_total / warm:.1f}x")
-    e2e.add_row("fixed cost (the same at 500 steps, compiled before)", f"{fixed:.1f}", "")
+    e2e.add_row("fixed cost (the same at 500 steps, compiled before)", f"{fixed:.2f}", "")
+    e2e.add_row("the same in one process (DEEPCOLLAPSE_HELPER_PROCESS=0)", f"{alone:.2f}", "")
     e2e.add_row(f"{e_kind} loop, 10 runs one after the other ({how})", f"{eager_total:.1f}", "1.0x")
     con.print(e2e)
-    numbers["end_to_end"] = {"cold_s": cold, "warm_s": warm, "fixed_s": fixed, "eager_s": eager_total,
+    numbers["end_to_end"] = {"cold_s": cold, "warm_s": warm, "fixed_s": fixed, "fixed_one_process_s": alone,
+                             "eager_s": eager_total,
                              "eager_kind": e_kind, "eager_how": how, "ratio_warm": eager_total / warm,
                              "ratio_cold": eager_total / cold}
     if args.json:
