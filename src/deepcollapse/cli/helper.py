@@ -7,11 +7,11 @@ about 1.2 s of a short run on the project's 2-core CPU, while the run itself is 
 same lock (docs/speed.md). `HelperProcess` forks a second process before JAX starts its backend: it
 imports those libraries and computes the best construction while the first process trains, then
 writes the record (`results.write_run`) and draws the figure (`plots.plot_run`) from the finished
-`TrainResult`. The files are those of a run in one process, byte for byte but for the figure's and
-summary.json's timestamps.
+`TrainResult`. The record is the one a single process writes (summary.json's `written` time aside;
+tests/cli/test_helper.py).
 
-Where a fork is not possible (no `os.fork`, or JAX's backend already started in this process, as in
-a test run in-process) or DEEPCOLLAPSE_HELPER_PROCESS=0, the helper does everything in this process
+Where a fork is not safe (not Linux, or JAX's backend already started in this process, as in a test
+run in-process) or DEEPCOLLAPSE_HELPER_PROCESS=0, the helper does everything in this process
 and `preload` imports the libraries in a thread instead. A helper process that dies is replaced by
 this process too: every call falls back to running here.
 """
@@ -19,17 +19,19 @@ this process too: every call falls back to running here.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from .. import reference, results
 
 
 def _fork_is_safe() -> bool:
-    """A fork copies one thread: safe before JAX starts its backend (its thread pools), on a system
-    with os.fork, unless DEEPCOLLAPSE_HELPER_PROCESS=0."""
+    """A fork copies one thread: safe on Linux before JAX starts its backend (its thread pools),
+    unless DEEPCOLLAPSE_HELPER_PROCESS=0. (macOS has os.fork, but its system libraries, Accelerate
+    among them, are not safe to use in a forked child.)"""
     if os.environ.get("DEEPCOLLAPSE_HELPER_PROCESS", "1").strip().lower() in ("0", "off", "false", "no"):
         return False
-    if not hasattr(os, "fork"):
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return False
     try:
         from jax._src import xla_bridge
