@@ -258,7 +258,7 @@ def main():
     rows = [(30, N_PER, 1, None, False, False, "one lane"),
             (30, N_PER, seeds, 1, False, False, f"1 device, {g(N_PER, seeds, 1)}"),
             (30, N_PER, seeds, None, False, False, f"{ndev} devices, {g(N_PER, seeds)} each"),
-            (30, N_PER, seeds, None, False, True, f"the same, its matmuls and update alone (the ceiling)"),
+            (30, N_PER, seeds, None, False, True, "the same, its matmuls and update alone (the ceiling)"),
             (256, N_PER, 1, None, False, False, "one lane"),
             (256, N_PER, 1, None, False, True, "the same, its matmuls and update alone (the ceiling)"),
             (30, 5, census, None, True, False, f"{ndev} devices, one group of {-(-census // ndev)} each (earlier layout)"),

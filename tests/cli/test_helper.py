@@ -4,13 +4,14 @@ replaced by the first process, and the process ends with its exit code after its
 its threads and its output."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from deepcollapse import results
 from deepcollapse.cli.helper import HelperProcess, _fork_is_safe
@@ -20,28 +21,42 @@ TINY = dict(K=3, n=2, L=2, width=4, lam_H=0.01, lam_W=0.01, lr=0.3, init_scale=0
             seeds=2)
 
 
-def _train(tmp_path, out, helper: str):
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
-    env = {**__import__("os").environ, "DEEPCOLLAPSE_HELPER_PROCESS": helper}
-    proc = subprocess.run([sys.executable, "-m", "deepcollapse.cli", "train", str(cfg), "--out", str(out), "--json"],
-                          capture_output=True, text=True, env=env, timeout=300)
+RUN = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    from rich.console import Console
+    from deepcollapse.cli.train import run_training
+    from deepcollapse.config import DUFMConfig
+
+    res = run_training(DUFMConfig(**json.loads(sys.argv[2])), Path(sys.argv[1]), Console(stderr=True))
+    print(json.dumps({"run_dir": str(res.run_dir), "imported": sorted(
+        m for m in ("matplotlib", "pandas", "scipy.optimize") if m in sys.modules)}))
+""")
+
+
+def _train(out, helper: str) -> dict:
+    """`run_training` of TINY in a fresh process; its run folder and which of the end-of-run
+    libraries that process imported."""
+    env = {**os.environ, "DEEPCOLLAPSE_HELPER_PROCESS": helper}
+    proc = subprocess.run([sys.executable, "-c", RUN, str(out), json.dumps(TINY)], capture_output=True, text=True,
+                          env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_a_forked_helper_writes_the_record_of_a_run_in_one_process(tmp_path):
-    forked = _train(tmp_path, tmp_path / "forked", "1")
-    alone = _train(tmp_path, tmp_path / "alone", "0")
-    assert forked["run_id"] == alone["run_id"] and forked["seeds"] == alone["seeds"]
-    a, b = tmp_path / "forked" / forked["run_id"], tmp_path / "alone" / alone["run_id"]
-    assert results.is_complete(a) and results.is_complete(b)
+    forked, alone = _train(tmp_path / "forked", "1"), _train(tmp_path / "alone", "0")
+    assert forked["imported"] == []  # the first process left SciPy's optimiser, pandas and matplotlib to the helper
+    assert alone["imported"] == ["matplotlib", "pandas", "scipy.optimize"]
+    a, b = Path(forked["run_dir"]), Path(alone["run_dir"])
+    assert a.name == b.name and results.is_complete(a) and results.is_complete(b)
     assert (a / "training.png").stat().st_size > 10_000 and (b / "training.png").is_file()
     for name in ("config.yaml", "history.csv", "params.npz"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     pd.testing.assert_frame_equal(pd.read_parquet(a / "history.parquet"), pd.read_parquet(b / "history.parquet"))
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
     assert sa["lanes"] == sb["lanes"] and sa["files"] == sb["files"]
+    assert sa["lanes"][0]["best_construction"] is not None  # the oracle took the helper's construction
     assert not (a / "checkpoint.npz").exists()
 
 
