@@ -143,7 +143,7 @@ class HelperProcess:
         from concurrent.futures.process import BrokenProcessPool
 
         work, self._work = self._work, []
-        for i, (future, fn, args) in enumerate(work):
+        for i, (future, _, _) in enumerate(work):
             try:
                 future.result()
             except BrokenProcessPool:
