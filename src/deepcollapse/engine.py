@@ -256,8 +256,8 @@ class Program:
         check_memory(base, len(self.lanes))
         self.dtype = jnp.dtype(base.dtype)
         # Arrays are made in NumPy in their dtype and placed on the device as they are: a conversion
-        # or a jnp.asarray on the device is one more compiled program per array (10-40 ms each at the
-        # start of a run, docs/speed.md).
+        # or a jnp.asarray on the device is one more compiled program per array at the start of a
+        # run (docs/speed.md).
         self.Y = jax.device_put(dufm.one_hot(base.sizes, self.dtype))
         X = input_data(base)  # equal for every config of the program (data is in the shape key)
         self.X = None if X is None else jax.device_put(np.asarray(X, self.dtype))

@@ -64,7 +64,7 @@ def band(ax, x, values, label: str | None = None, color=None, spread: str = "std
 class PlainLogFormatter(LogFormatter):
     """Matplotlib's choice of which log-axis ticks to label, each label the value as plain text
     (`%g`: 0.2, 1e-05). The default labels (10^-2 in mathtext) build mathtext's parser on a
-    process's first figure, about 0.1-0.15 s of every `deepcollapse train` (docs/speed.md)."""
+    process's first figure, on the critical path of every `deepcollapse train` (docs/speed.md)."""
 
     def __call__(self, x, pos=None):
         return f"{x:g}" if super().__call__(x, pos) else ""

@@ -107,9 +107,7 @@ def best_construction(cfg, n: int | None = None) -> tuple[str | None, float | No
         return None, None
     rid = key.run_id()
     if rid not in _BEST:
-        _BEST[rid] = _prefetched(rid)
-        if _BEST[rid] is None:
-            _BEST[rid] = _best_construction(key)
+        _BEST[rid] = _prefetched(rid) or _best_construction(key)
     return _BEST[rid]
 
 

@@ -88,9 +88,8 @@ def fast_exit(code=0) -> None:
     Joins the threads that are not daemons, runs the `atexit` handlers (Ray's shutdown, logging,
     coverage), flushes stdout and stderr, then `os._exit`. What is skipped is the interpreter's
     finalisation: clearing the modules of JAX, pandas, pyarrow, matplotlib and SciPy and the
-    destructors of XLA's client took 0.5-0.9 s after every `deepcollapse train` on the project's
-    2-core CPU (docs/speed.md), about a fifth of a short run. Every file the package writes is
-    closed (and renamed into place) before a command returns, so nothing is lost.
+    destructors of XLA's client, a noticeable part of a short run (docs/speed.md). Every file the
+    package writes is closed (and renamed into place) before a command returns, so nothing is lost.
     `code`: a SystemExit code (None: 0; an int; anything else is printed on stderr and gives 1).
     """
     import atexit

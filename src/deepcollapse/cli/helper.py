@@ -2,9 +2,8 @@
 
 A run ends with work that is pure Python and NumPy: the oracle's best known construction (SciPy's
 optimiser, `reference.best_construction`), the record's history table (pandas, pyarrow) and the
-figure (matplotlib). In one process these imports and this drawing take the interpreter's lock,
-about 1.2 s of a short run on the project's 2-core CPU, while the run itself is mostly tracing, the
-same lock (docs/speed.md). `HelperProcess` forks a second process before JAX starts its backend: it
+figure (matplotlib). In one process these imports and this drawing hold the interpreter's lock,
+which the run's own tracing needs too, so they add to a short run's time (docs/speed.md). `HelperProcess` forks a second process before JAX starts its backend: it
 imports those libraries and computes the best construction while the first process trains, then
 writes the record (`results.write_run`) and draws the figure (`plots.plot_run`) from the finished
 `TrainResult`. The record is the one a single process writes (summary.json's `written` time aside;
